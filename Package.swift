@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Berth: Docker's network model as CNI plugins, over raw netlink (libmnl) and nftables (libnftnl).
+//
+// Plugin code imports at most FoundationEssentials (start-up cost, see ARCHITECTURE.md);
+// the protocol, JSON and IP modules import no Foundation at all.
+let package = Package(
+    name: "Berth",
+    products: [
+        .library(name: "BerthCNI", targets: ["BerthCNI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // Linux calls hidden behind _GNU_SOURCE in Swift's Glibc module (pipe2, setns, unshare).
+        .systemLibrary(name: "CLinux"),
+        // C libraries, linked dynamically (Debian ships no libmnl.a).
+        .systemLibrary(
+            name: "CMnl",
+            pkgConfig: "libmnl",
+            providers: [.apt(["libmnl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNftnl",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev"])]
+        ),
+
+        // JSON values with ordered objects, a strict parser and a stable writer.
+        .target(name: "BerthJSON"),
+        // IPv4/IPv6 addresses and prefixes.
+        .target(name: "BerthIP"),
+        // The CNI protocol: env, config, versions, results, errors, entry point, delegation.
+        .target(
+            name: "BerthCNI",
+            dependencies: [
+                "BerthJSON", "BerthIP", "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // rtnetlink and nfnetlink sockets, bound to network namespaces.
+        .target(
+            name: "BerthNetlink",
+            dependencies: [
+                "CMnl", "CNftnl", "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+
+        // Test fixtures: a scripted IPAM plugin and a minimal plugin on the entry point. Tests run
+        // them from the build's products directory (`swift build --build-tests` builds them).
+        .executableTarget(
+            name: "fixture-ipam",
+            dependencies: ["BerthJSON"],
+            path: "Tests/Fixtures/fixture-ipam"
+        ),
+        .executableTarget(
+            name: "fixture-plugin",
+            dependencies: ["BerthCNI"],
+            path: "Tests/Fixtures/fixture-plugin"
+        ),
+
+        .testTarget(name: "BerthJSONTests", dependencies: ["BerthJSON"]),
+        .testTarget(name: "BerthIPTests", dependencies: ["BerthIP"]),
+        .testTarget(
+            name: "BerthCNITests",
+            dependencies: ["BerthCNI", "BerthJSON", "BerthIP"]
+        ),
+        .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "CMnl", "CNftnl"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SystemPackage
+
+/// The process boundary of a plugin: environment, bounded reads, whole writes.
+public enum PluginIO {
+    /// The largest stdin a plugin accepts. Real configs are a few KiB; a bound keeps a runaway
+    /// writer from making a plugin allocate without limit.
+    public static let maximumInputSize = 1 << 20
+
+    /// Reads `fd` to end of file. More than `limit` bytes: `.inputTooLarge`; a read error:
+    /// `.ioFailure`. `what` names the stream in messages ("stdin").
+    public static func readAll(_ fd: FileDescriptor, limit: Int = maximumInputSize,
+                               what: String) throws(CNIError) -> [UInt8] {
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count: Int
+            do {
+                count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }
+            } catch {
+                throw CNIError(.ioFailure, "error reading from \(what): \(error)")
+            }
+            if count == 0 { return data }
+            if data.count + count > limit {
+                throw CNIError(.inputTooLarge, "\(what) is larger than \(limit) bytes",
+                               details: "a network configuration is expected to be a few KiB")
+            }
+            data.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Writes every byte of `text`, retrying short writes; errors are ignored (there is nowhere
+    /// left to report them).
+    public static func write(_ text: String, to fd: FileDescriptor) {
+        var bytes = Array(text.utf8)
+        _ = try? bytes.withUnsafeMutableBytes { buffer in
+            _ = try fd.writeAll(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// This process's environment as "KEY=VALUE" strings.
+    public static func environment() -> [String] {
+        var variables: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            variables.append(String(cString: entry))
+            cursor += 1
+        }
+        return variables
+    }
+}

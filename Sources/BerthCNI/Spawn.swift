@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import SystemPackage
+
+/// Runs a program with posix_spawn, feeding it stdin and collecting its stdout; its stderr is
+/// ours. Not Foundation's `Process`: that needs a run loop and hangs in a netns whose `lo` is down.
+enum Spawn {
+    enum Termination: Equatable, CustomStringConvertible {
+        case exited(Int32)
+        case signaled(Int32)
+
+        var description: String {
+            switch self {
+            case .exited(let status): "exited with status \(status)"
+            case .signaled(let signal): "was killed by signal \(signal)"
+            }
+        }
+    }
+
+    struct Output {
+        var stdout: [UInt8]
+        var termination: Termination
+        /// True when the program printed more than the limit and was killed for it.
+        var stdoutOverflowed: Bool
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let operation: String
+        let errno: Errno
+        var description: String { "\(operation): \(errno)" }
+    }
+
+    /// Runs `executable` with `argv[0]` = `executable`, the given environment ("KEY=VALUE") and
+    /// stdin; returns when it has exited. Stdout beyond `stdoutLimit` bytes kills the program.
+    static func run(_ executable: String, environment: [String], stdin: [UInt8],
+                    stdoutLimit: Int) throws(Failure) -> Output {
+        let input = try pipe()
+        let output: (read: Int32, write: Int32)
+        do { output = try pipe() } catch {
+            close(input.read); close(input.write)
+            throw error
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // The pipes are O_CLOEXEC; dup2 onto 0 and 1 gives the child inheritable copies.
+        posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // We ignore SIGPIPE; an ignored disposition survives exec, so restore the default, and
+        // start the child with no signals blocked.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(executable), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+
+        var pid: pid_t = 0
+        let spawnResult = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        close(input.read)
+        close(output.write)
+        guard spawnResult == 0 else {
+            close(input.write)
+            close(output.read)
+            throw Failure(operation: "start \(executable)", errno: Errno(rawValue: spawnResult))
+        }
+
+        let (stdout, overflowed) = exchange(stdin: stdin, writeFD: input.write, readFD: output.read,
+                                            limit: stdoutLimit, pid: pid)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let termination: Termination = status & 0x7F == 0
+            ? .exited((status >> 8) & 0xFF)
+            : .signaled(status & 0x7F)
+        return Output(stdout: stdout, termination: termination, stdoutOverflowed: overflowed)
+    }
+
+    private static func pipe() throws(Failure) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe2(&fds, O_CLOEXEC) == 0 else { throw Failure(operation: "pipe2", errno: Errno(rawValue: errno)) }
+        return (fds[0], fds[1])
+    }
+
+    /// Writes stdin and reads stdout at the same time, so neither side can fill a pipe and wait
+    /// on the other. Closes both descriptors.
+    private static func exchange(stdin: [UInt8], writeFD: Int32, readFD: Int32,
+                                 limit: Int, pid: pid_t) -> ([UInt8], Bool) {
+        var writeFD = writeFD
+        _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
+        var written = 0
+        if stdin.isEmpty {
+            close(writeFD)
+            writeFD = -1
+        }
+        var stdout: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var overflowed = false
+        var readOpen = true
+        while readOpen {
+            var fds = [pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)]
+            if writeFD >= 0 { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if writeFD >= 0, fds[1].revents != 0 {
+                let count = stdin.withUnsafeBytes { bytes in
+                    Glibc.write(writeFD, bytes.baseAddress! + written, bytes.count - written)
+                }
+                if count > 0 { written += count }
+                // Done, or the child closed its stdin (EPIPE): either way we are finished writing.
+                if written == stdin.count || (count < 0 && errno != EAGAIN && errno != EINTR) {
+                    close(writeFD)
+                    writeFD = -1
+                }
+            }
+            if fds[0].revents != 0 {
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress!, $0.count) }
+                if count > 0 {
+                    if stdout.count + count > limit {
+                        overflowed = true
+                        kill(pid, SIGKILL)
+                        readOpen = false
+                    } else {
+                        stdout.append(contentsOf: buffer[0..<count])
+                    }
+                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                    readOpen = false
+                }
+            }
+        }
+        if writeFD >= 0 { close(writeFD) }
+        close(readFD)
+        return (stdout, overflowed)
+    }
+}

@@ -1,0 +1,19 @@
+#ifndef BERTH_CLINUX_SHIM_H
+#define BERTH_CLINUX_SHIM_H
+
+// Linux calls that glibc declares only under _GNU_SOURCE, which Swift's Glibc module is built
+// without: declared here so Swift can call them.
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+extern int pipe2(int pipefd[2], int flags);
+extern int setns(int fd, int nstype);
+extern int unshare(int flags);
+
+#ifndef CLONE_NEWNET
+#define CLONE_NEWNET 0x40000000
+#endif
+static const int berth_CLONE_NEWNET = CLONE_NEWNET;
+
+#endif
