@@ -55,6 +55,12 @@ public struct CNIPlugin: Sendable {
         public var stdout: String
         public var stderr: String
         public var exitStatus: Int32
+
+        public init(stdout: String, stderr: String, exitStatus: Int32) {
+            self.stdout = stdout
+            self.stderr = stderr
+            self.exitStatus = exitStatus
+        }
     }
 
     /// The text printed when `CNI_COMMAND` is unset.
@@ -135,9 +141,6 @@ public struct CNIPlugin: Sendable {
 
     /// The process entry point: real environment, stdin, stdout and stderr, then exit.
     public func main() -> Never {
-        // A delegated plugin that exits without reading its stdin must not kill us with SIGPIPE;
-        // children get the default disposition back (see `Spawn`).
-        signal(SIGPIPE, SIG_IGN)
         let outcome = run(environment: PluginIO.environment()) { () throws(CNIError) in
             try PluginIO.readAll(.standardInput, what: "stdin")
         }

@@ -53,8 +53,8 @@ enum Spawn {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // We ignore SIGPIPE; an ignored disposition survives exec, so restore the default, and
-        // start the child with no signals blocked.
+        // The child starts with no signal blocked (we block SIGPIPE while writing, below) and
+        // SIGPIPE at its default even if our host process ignores it (that survives exec).
         var defaults = sigset_t()
         sigemptyset(&defaults)
         sigaddset(&defaults, SIGPIPE)
@@ -79,6 +79,23 @@ enum Spawn {
             close(input.write)
             close(output.read)
             throw Failure(operation: "start \(executable)", errno: Errno(rawValue: spawnResult))
+        }
+
+        // Writing to a child that exited without reading raises SIGPIPE, which would kill us.
+        // Block it on this thread while we write, and discard one left pending before unblocking.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previousMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previousMask)
+        defer {
+            var pending = sigset_t()
+            sigpending(&pending)
+            if sigismember(&pending, SIGPIPE) == 1 {
+                var noWait = timespec()
+                _ = sigtimedwait(&pipeSignal, nil, &noWait)
+            }
+            pthread_sigmask(SIG_SETMASK, &previousMask, nil)
         }
 
         let (stdout, overflowed) = exchange(stdin: stdin, writeFD: input.write, readFD: output.read,

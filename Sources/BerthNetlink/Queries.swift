@@ -6,6 +6,11 @@ import CNftnl
 
 /// A link as a dump reports it: enough to find a link by name.
 public struct LinkSummary: Sendable, Equatable {
+    public init(index: Int32, name: String) {
+        self.index = index
+        self.name = name
+    }
+
     /// ifinfomsg.ifi_index
     public let index: Int32
     /// IFLA_IFNAME

@@ -1,0 +1,41 @@
+# Shared by Berth's scripts (source it): dependencies and the network sandbox.
+
+# Debian packages the build, the tests, the demo and the benchmarks need. One list, so a clean
+# machine gets everything from whichever script runs first.
+BERTH_PACKAGES=(
+  pkg-config libmnl-dev libnftnl-dev   # build: system-library targets
+  util-linux iproute2 nftables         # sandbox (unshare), independent kernel observers (ip -j, nft -j)
+  iputils-ping jq                      # data-plane checks and JSON in scripts
+)
+
+berth_install_dependencies() {
+  local missing=() package
+  for package in "${BERTH_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+  done
+  if ((${#missing[@]})); then
+    echo "==> installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! command -v swift >/dev/null && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="$PATH:/opt/swift/usr/bin"
+  fi
+  command -v swift >/dev/null || { echo "swift is not installed (expected /opt/swift)" >&2; return 1; }
+}
+
+berth_require_root() {
+  [ "$(id -u)" -eq 0 ] || { echo "$0: run as root: it creates network namespaces" >&2; exit 1; }
+}
+
+# Runs "$@" in a fresh network and mount namespace with lo up and a private /run/netns, so that
+# nothing it does (links, addresses, routes, sysctls, nftables, named namespaces) reaches this
+# machine's own network. Everything in the sandbox disappears with its last process.
+berth_sandbox() {
+  unshare --net --mount --propagation private -- bash -euc '
+    ip link set lo up
+    mkdir -p /run/netns
+    mount -t tmpfs -o mode=0755 berth-netns /run/netns
+    exec "$@"
+  ' berth-sandbox "$@"
+}

@@ -1,0 +1,90 @@
+import BerthCNI
+import BerthJSON
+import Foundation
+import Testing
+
+/// The entry point as a runtime sees it: a real executable, environment, stdin pipe, stdout,
+/// stderr and exit status.
+@Suite struct BinaryContractTests {
+    func plugin(_ environment: [String], stdin: String) throws -> ProcessOutcome {
+        try runExecutable("fixture-plugin", environment: environment, stdin: Array(stdin.utf8))
+    }
+
+    @Test func withoutCommandPrintsAboutToStderr() throws {
+        let outcome = try plugin(["PATH=/usr/bin"], stdin: "")
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.isEmpty)
+        #expect(outcome.stderr == "fixture-plugin: a Berth test fixture (CNI versions 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)\n")
+    }
+
+    @Test func versionAnswersWithDummyEnvironment() throws {
+        let outcome = try plugin(["CNI_COMMAND=VERSION", "CNI_NETNS=dummy", "CNI_IFNAME=dummy", "CNI_PATH=dummy"],
+                                 stdin: #"{"cniVersion":"1.1.0"}"#)
+        #expect(outcome.status == 0)
+        #expect(try JSON.parse(outcome.stdout).serialized()
+            == #"{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"#)
+    }
+
+    @Test func errorsGoToStdoutWithNonZeroExit() throws {
+        let outcome = try plugin(["CNI_COMMAND=ADD"], stdin: #"{"cniVersion":"1.0.0","name":"n","type":"t"}"#)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.isEmpty)
+        let error = try #require(CNIError(json: try JSON.parse(outcome.stdout)))
+        #expect(error == CNIError(.invalidEnvironment, "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH] missing"))
+    }
+
+    @Test func unknownCommandIsCode4() throws {
+        let outcome = try plugin(cniEnvironment("FOO"), stdin: "{}")
+        #expect(outcome.status == 1)
+        #expect(CNIError(json: try JSON.parse(outcome.stdout))?.code == .invalidEnvironment)
+    }
+
+    @Test func stdinBeyondTheBoundIsRefused() throws {
+        let padding = String(repeating: " ", count: PluginIO.maximumInputSize)
+        let outcome = try plugin(cniEnvironment("ADD"), stdin: #"{"cniVersion":"1.0.0","name":"n","type":"t"}"# + padding)
+        #expect(outcome.status == 1)
+        let error = try #require(CNIError(json: try JSON.parse(outcome.stdout)))
+        #expect(error.code == .inputTooLarge)
+        #expect(error.msg == "stdin is larger than 1048576 bytes")
+    }
+
+    @Test func stdinJustUnderTheBoundIsAccepted() throws {
+        let config = #"{"cniVersion":"1.0.0","name":"n","type":"t"}"#
+        let padding = String(repeating: " ", count: PluginIO.maximumInputSize - config.utf8.count)
+        let outcome = try plugin(cniEnvironment("DEL"), stdin: config + padding)
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.isEmpty)
+    }
+
+    @Test func addThroughADelegatedPluginPrintsTheConfigsVersion() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let answer = #"{"cniVersion":"0.2.0","ip4":{"ip":"10.1.0.5/24","gateway":"10.1.0.1"}}"#
+        let config = delegatingConfig(version: "0.2.0", record: directory, replies: ["ADD": reply(stdout: answer)])
+        let outcome = try plugin(cniEnvironment("ADD", ["CNI_PATH": productsDirectory]), stdin: config)
+        #expect(outcome.status == 0)
+        #expect(try JSON.parse(outcome.stdout).serialized() == #"{"cniVersion":"0.2.0","ip4":{"ip":"10.1.0.5/24","gateway":"10.1.0.1"}}"#)
+        #expect(try readFile("\(directory)/ADD.stdin") == Array(config.utf8))
+    }
+
+    @Test func delegateErrorReachesTheRuntimeUnchanged() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let printed = #"{"cniVersion":"1.0.0","code":11,"msg":"lease store busy","details":"flock held"}"#
+        let config = delegatingConfig(record: directory, replies: ["ADD": reply(stdout: printed, exitCode: 1)])
+        let outcome = try plugin(cniEnvironment("ADD", ["CNI_PATH": productsDirectory]), stdin: config)
+        #expect(outcome.status == 1)
+        #expect(CNIError(json: try JSON.parse(outcome.stdout)) == CNIError(.tryAgainLater, "lease store busy", details: "flock held"))
+    }
+
+    @Test func delWithoutNetnsSucceedsSilently() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        let outcome = try plugin(cniEnvironment("DEL", dropping: ["CNI_NETNS"], ["CNI_PATH": productsDirectory]),
+                                 stdin: delegatingConfig(record: directory))
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.isEmpty)
+        let recorded = String(decoding: try readFile("\(directory)/DEL.env"), as: UTF8.self)
+        #expect(!recorded.contains("CNI_NETNS="))
+    }
+}

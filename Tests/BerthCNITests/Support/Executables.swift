@@ -1,0 +1,61 @@
+import Foundation
+
+/// The build's products directory: the test bundle and the fixture executables live side by side.
+let productsDirectory: String = {
+    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    return executable.deletingLastPathComponent().path
+}()
+
+/// The repository checkout this test was built from.
+let repositoryRoot: String = {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+}()
+
+struct ProcessOutcome {
+    var stdout: String
+    var stderr: String
+    var status: Int32
+}
+
+/// Runs a built executable with exactly `environment` and `stdin`, and waits for it.
+func runExecutable(_ name: String, environment: [String], stdin: [UInt8]) throws -> ProcessOutcome {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "\(productsDirectory)/\(name)")
+    process.environment = Dictionary(environment.compactMap { variable -> (String, String)? in
+        guard let equals = variable.firstIndex(of: "=") else { return nil }
+        return (String(variable[..<equals]), String(variable[variable.index(after: equals)...]))
+    }, uniquingKeysWith: { $1 })
+    let input = Pipe(), output = Pipe(), errors = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    // Feed stdin from another thread so a large input cannot deadlock against a full stdout pipe.
+    let writer = Thread {
+        try? input.fileHandleForWriting.write(contentsOf: Data(stdin))
+        try? input.fileHandleForWriting.close()
+    }
+    writer.start()
+    let stdout = output.fileHandleForReading.readDataToEndOfFile()
+    let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessOutcome(stdout: String(decoding: stdout, as: UTF8.self),
+                          stderr: String(decoding: stderr, as: UTF8.self),
+                          status: process.terminationStatus)
+}
+
+/// A directory for one test's files, removed by the caller with `removeTemporaryDirectory`.
+func makeTemporaryDirectory() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-test-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func removeTemporaryDirectory(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
+}
+
+func readFile(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
