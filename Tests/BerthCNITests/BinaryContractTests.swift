@@ -87,4 +87,20 @@ import Testing
         let recorded = String(decoding: try readFile("\(directory)/DEL.env"), as: UTF8.self)
         #expect(!recorded.contains("CNI_NETNS="))
     }
+
+    /// The plugin process does not ignore SIGPIPE; a delegate that exits without reading a large
+    /// stdin must still not kill it: the runtime gets a CNI error naming the delegate's status.
+    @Test func pluginSurvivesADelegateThatIgnoresItsStdin() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(directory) }
+        var config = delegatingConfig(record: directory)
+        config.removeLast()
+        config += #","padding":"\#(String(repeating: "p", count: 900_000))"}"#
+        let outcome = try plugin(cniEnvironment("ADD", ["CNI_PATH": productsDirectory, "FIXTURE_IPAM_EXIT_WITHOUT_READING": "3"]),
+                                 stdin: config)
+        #expect(outcome.status == 1)
+        let error = try #require(CNIError(json: try JSON.parse(outcome.stdout)))
+        #expect(error.code == .delegateFailed)
+        #expect(error.msg == #"IPAM plugin "fixture-ipam" exited with status 3 on ADD without a CNI error"#)
+    }
 }

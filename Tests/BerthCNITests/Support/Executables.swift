@@ -32,7 +32,14 @@ func runExecutable(_ name: String, environment: [String], stdin: [UInt8]) throws
     process.standardError = errors
     try process.run()
     // Feed stdin from another thread so a large input cannot deadlock against a full stdout pipe.
+    // A plugin may exit before reading all of it (oversized input): SIGPIPE is blocked on that
+    // thread only, so the write fails with EPIPE instead of killing the test runner, and the
+    // plugin still starts with SIGPIPE at its default.
     let writer = Thread {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         try? input.fileHandleForWriting.write(contentsOf: Data(stdin))
         try? input.fileHandleForWriting.close()
     }
