@@ -7,9 +7,6 @@ import PackageDescription
 // the protocol, JSON and IP modules import no Foundation at all.
 let package = Package(
     name: "Berth",
-    products: [
-        .library(name: "BerthCNI", targets: ["BerthCNI"]),
-    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
@@ -53,7 +50,7 @@ let package = Package(
         // them from the build's products directory (`swift build --build-tests` builds them).
         .executableTarget(
             name: "fixture-ipam",
-            dependencies: ["BerthJSON"],
+            dependencies: ["BerthCNI", "BerthJSON"],
             path: "Tests/Fixtures/fixture-ipam"
         ),
         .executableTarget(

@@ -72,7 +72,7 @@ public struct CNIPlugin: Sendable {
     /// process's own streams (the testable core of `main()`).
     public func run(environment variables: [String],
                     readStdin: () throws(CNIError) -> [UInt8]) -> Outcome {
-        let commandVariable = variables.last { $0.hasPrefix("CNI_COMMAND=") }
+        let commandVariable = variables.first { $0.hasPrefix("CNI_COMMAND=") }  // as getenv finds it
         if commandVariable == nil || commandVariable == "CNI_COMMAND=" {
             return Outcome(stdout: "", stderr: aboutLine + "\n", exitStatus: 0)
         }
@@ -85,10 +85,9 @@ public struct CNIPlugin: Sendable {
                 return Outcome(stdout: try Self.versionReply(stdin), stderr: "", exitStatus: 0)
             }
             let object = try NetworkConfig.parseObject(stdin)
-            switch object["cniVersion"] {
-            case nil: errorVersion = CNIVersion.implied.rawValue
-            case .string(let text)? where CNIVersion(rawValue: text) != nil: errorVersion = text
-            default: break
+            // From here on, errors speak the config's version when it has a usable one.
+            if let version = try? NetworkConfig.version(of: JSONCursor(.object(object))) {
+                errorVersion = version.rawValue
             }
             let config = try NetworkConfig(json: object)
             let minimum = CNIVersion.minimum(for: environment.command)

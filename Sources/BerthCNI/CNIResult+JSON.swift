@@ -47,11 +47,13 @@ extension CNIResult {
         _ = try cursor.object()
         self.init()
         if version.resultShape == .ipPerFamily {
-            for key in ["ip4", "ip6"] {
+            for (key, expected) in [("ip4", IPFamily.v4), ("ip6", .v6)] {
                 guard let family = cursor.member(key) else { continue }
                 _ = try family.object()
-                ips.append(IPConfig(address: try family.required("ip").prefix(),
-                                    gateway: try family.member("gateway")?.address()))
+                let ip = try family.required("ip")
+                let address = try ip.prefix()
+                guard address.family == expected else { throw ip.invalid("\(address) is not an \(expected) address") }
+                ips.append(IPConfig(address: address, gateway: try family.member("gateway")?.address()))
                 for route in try family.member("routes")?.array() ?? [] {
                     routes.append(try Route(json: route))
                 }

@@ -134,6 +134,7 @@ enum Spawn {
             if writeFD >= 0 { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }
+                kill(pid, SIGKILL)  // we stop reading: the child must not block on a full pipe
                 break
             }
             if writeFD >= 0, fds[1].revents != 0 {

@@ -93,9 +93,7 @@ import Testing
     @Test func pluginSurvivesADelegateThatIgnoresItsStdin() throws {
         let directory = try makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        var config = delegatingConfig(record: directory)
-        config.removeLast()
-        config += #","padding":"\#(String(repeating: "p", count: 900_000))"}"#
+        let config = delegatingConfig(record: directory, padding: 900_000)
         let outcome = try plugin(cniEnvironment("ADD", ["CNI_PATH": productsDirectory, "FIXTURE_IPAM_EXIT_WITHOUT_READING": "3"]),
                                  stdin: config)
         #expect(outcome.status == 1)

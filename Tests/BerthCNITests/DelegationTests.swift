@@ -6,12 +6,15 @@ import Testing
 
 /// A config delegating to fixture-ipam, which records into `record` and answers with `replies`
 /// (`{"ADD": {"stdout": "...", "exitCode": 1}}`).
-func delegatingConfig(version: String = "1.0.0", record: String, replies: JSONObject = [:]) -> String {
-    JSON.object([
+/// `padding` adds a string of that many bytes, for tests of large stdin.
+func delegatingConfig(version: String = "1.0.0", record: String, replies: JSONObject = [:], padding: Int = 0) -> String {
+    var config: JSONObject = [
         "cniVersion": .string(version), "name": .string("berth-delegation"), "type": .string("fixture-plugin"),
         "bridge": .string("berth0"),
         "ipam": .object(["type": .string("fixture-ipam"), "record": .string(record), "replies": .object(replies)]),
-    ]).serialized()
+    ]
+    if padding > 0 { config["padding"] = .string(String(repeating: "p", count: padding)) }
+    return JSON.object(config).serialized()
 }
 
 func reply(stdout: String = "", exitCode: Int = 0, signal: Int? = nil) -> JSON {
@@ -132,10 +135,7 @@ let ipamResult10 = #"{"cniVersion":"1.0.0","ips":[{"address":"10.88.0.7/16","gat
     @Test func delegateThatIgnoresStdinIsReported() throws {
         let directory = try makeTemporaryDirectory()
         defer { removeTemporaryDirectory(directory) }
-        var config = delegatingConfig(record: directory)
-        config.removeLast()
-        config += #","padding":"\#(String(repeating: "p", count: 900_000))"}"#
-        let request = try request("ADD", config: config, extra: ["FIXTURE_IPAM_EXIT_WITHOUT_READING": "3"])
+        let request = try request("ADD", config: delegatingConfig(record: directory, padding: 900_000), extra: ["FIXTURE_IPAM_EXIT_WITHOUT_READING": "3"])
         do {
             _ = try IPAMDelegate(for: request).add(request)
             Issue.record("delegate succeeded")

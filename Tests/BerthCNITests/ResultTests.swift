@@ -167,6 +167,8 @@ func sampleAsReadBack(in version: CNIVersion) -> CNIResult {
         (#"{"interfaces":[{"mac":"x"}]}"#, .v1_0_0, "prevResult.interfaces[0].name: is required"),
         (#"{"routes":[{"gw":"10.0.0.1"}]}"#, .v1_1_0, "prevResult.routes[0].dst: is required"),
         (#"{"ip4":{"gateway":"10.0.0.1"}}"#, .v0_2_0, "prevResult.ip4.ip: is required"),
+        (#"{"ip4":{"ip":"fd00::2/64"}}"#, .v0_2_0, "prevResult.ip4.ip: fd00::2/64 is not an IPv4 address"),
+        (#"{"ip6":{"ip":"10.0.0.2/24"}}"#, .v0_1_0, "prevResult.ip6.ip: 10.0.0.2/24 is not an IPv6 address"),
         (#"{"dns":{"nameservers":"10.0.0.1"}}"#, .v1_0_0, "prevResult.dns.nameservers: expected an array, found a string"),
         (#"[]"#, .v1_0_0, "prevResult: expected an object, found an array"),
     ])

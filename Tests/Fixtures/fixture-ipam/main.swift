@@ -12,28 +12,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthCNI
 import BerthJSON
-
-func environment() -> [String] {
-    var variables: [String] = []
-    var cursor = environ
-    while let entry = cursor.pointee {
-        variables.append(String(cString: entry))
-        cursor += 1
-    }
-    return variables
-}
-
-func readStdin() -> [UInt8] {
-    var data: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = read(0, &buffer, buffer.count)
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { return data }
-        data.append(contentsOf: buffer[0..<count])
-    }
-}
 
 func writeFile(_ path: String, _ bytes: [UInt8]) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
@@ -42,12 +22,12 @@ func writeFile(_ path: String, _ bytes: [UInt8]) {
     close(fd)
 }
 
-let variables = environment()
+let variables = PluginIO.environment()
 let command = variables.first { $0.hasPrefix("CNI_COMMAND=") }.map { String($0.dropFirst(12)) } ?? ""
 if let early = variables.first(where: { $0.hasPrefix("FIXTURE_IPAM_EXIT_WITHOUT_READING=") }) {
     exit(Int32(early.split(separator: "=").last.flatMap { Int32($0) } ?? 0))
 }
-let stdin = readStdin()
+let stdin = (try? PluginIO.readAll(.standardInput, limit: .max, what: "stdin")) ?? []
 let config = JSONCursor((try? JSON.parse(stdin)) ?? .null)
 let ipam = config.member("ipam")
 
