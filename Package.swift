@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "BerthNetlink",
             dependencies: [
-                "CMnl", "CNftnl", "CLinux",
+                "BerthIP", "CMnl", "CNftnl", "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -65,7 +65,7 @@ let package = Package(
             name: "BerthCNITests",
             dependencies: ["BerthCNI", "BerthJSON", "BerthIP"]
         ),
-        .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "CMnl", "CNftnl"]),
+        .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,25 +4,54 @@ import Glibc
 import CMnl
 import SystemPackage
 
-/// A netlink request or reply failed; names what was being done.
+/// A netlink request failed: what was being done, the errno, and the kernel's own explanation
+/// when it gave one (extended ACK).
 public struct NetlinkError: Error, Sendable, Equatable, CustomStringConvertible {
     public let operation: String
     public let errno: Errno
+    public let kernelMessage: String?
 
-    public init(_ operation: String, _ errno: Errno) {
+    public init(_ operation: String, _ errno: Errno, kernelMessage: String? = nil) {
         self.operation = operation
         self.errno = errno
+        self.kernelMessage = kernelMessage
     }
 
-    public var description: String { "\(operation): \(errno)" }
+    /// The object already exists (EEXIST): callers that ensure objects treat this as success.
+    public var isExists: Bool { errno == .fileExists }
+    /// The link does not exist (ENODEV), or for addresses and routes the object is gone
+    /// (EADDRNOTAVAIL / ESRCH): callers that remove objects treat this as success.
+    public var isNotFound: Bool {
+        errno == .noSuchDevice || errno == .addressNotAvailable || errno == .noSuchProcess
+    }
+
+    public var description: String {
+        guard let kernelMessage, !kernelMessage.isEmpty else { return "\(operation): \(errno)" }
+        return "\(operation): \(errno) (\(kernelMessage))"
+    }
+}
+
+extension Errno {
+    /// ENODEV, "No such device": what rtnetlink answers for a link that does not exist.
+    /// (swift-system spells it `operationNotSupportedByDevice`, after BSD's text.)
+    public static var noSuchDevice: Errno { Errno(rawValue: Glibc.ENODEV) }
+}
+
+/// Something that carries netlink requests to a kernel and brings back the answers: a real
+/// socket, or in tests a fake that records the request bytes.
+public protocol NetlinkTransport: AnyObject {
+    /// Sends `requests` in one sendmsg and waits for every answer. A single dump returns its
+    /// messages (retried while the kernel flags it interrupted); other requests must all be
+    /// acknowledged, and the first that failed, in order, is thrown with its operation.
+    func perform(_ requests: [NetlinkRequest]) throws(NetlinkError) -> [NetlinkMessage]
 }
 
 /// A netlink socket bound to the network namespace it was opened in, with a kernel-assigned
 /// port id (so several sockets coexist in one process).
 ///
-/// Not thread-safe: one request at a time. Open one per namespace per operation; open it inside
-/// a container namespace with `NetworkNamespace.run(in:)`.
-public final class NetlinkSocket {
+/// Not thread-safe: one request at a time. Open it inside a container namespace with
+/// `NetworkNamespace.run(in:)`; it keeps acting there from any thread.
+public final class NetlinkSocket: NetlinkTransport {
     public enum Bus: Sendable {
         /// NETLINK_ROUTE: links, addresses, routes.
         case route
@@ -48,6 +77,10 @@ public final class NetlinkSocket {
             mnl_socket_close(socket)
             throw NetlinkError("bind netlink socket", error)
         }
+        // Errors come back with the kernel's explanation and without a copy of our request.
+        var on: Int32 = 1
+        _ = mnl_socket_setsockopt(socket, NETLINK_EXT_ACK, &on, socklen_t(MemoryLayout<Int32>.size))
+        _ = mnl_socket_setsockopt(socket, NETLINK_CAP_ACK, &on, socklen_t(MemoryLayout<Int32>.size))
         self.socket = socket
         self.bus = bus
         portID = mnl_socket_get_portid(socket)
@@ -61,22 +94,59 @@ public final class NetlinkSocket {
         return sequence
     }
 
-    /// Sends `request` (one or more messages numbered `sequence`…) and collects the replies that
-    /// carry our port id and those sequence numbers, until `expectedACKs` ACKs or errors, or a
-    /// NLMSG_DONE, have arrived. The first error reply throws, named `operation`.
+    public func perform(_ requests: [NetlinkRequest]) throws(NetlinkError) -> [NetlinkMessage] {
+        guard let first = requests.first else { return [] }
+        if requests.count == 1, first.isDump {
+            for _ in 0..<10 {
+                let sequence = nextSequence()
+                let reply = try transact(first.bytes(sequence: sequence), sequences: sequence...sequence,
+                                         expectedACKs: 1, operation: first.operation)
+                if let failure = reply.failures.first {
+                    throw NetlinkError(first.operation, failure.errno, kernelMessage: failure.message)
+                }
+                if !reply.interrupted { return reply.messages }
+            }
+            throw NetlinkError(first.operation, .resourceTemporarilyUnavailable,
+                               kernelMessage: "dump interrupted by concurrent changes 10 times")
+        }
+        precondition(!requests.contains { $0.isDump }, "a dump cannot share a sendmsg with other requests")
+        let firstSequence = sequence &+ 1
+        var batch: [UInt8] = []
+        for request in requests { batch += request.bytes(sequence: nextSequence()) }
+        let operation = requests.count == 1 ? first.operation : requests.map(\.operation).joined(separator: ", ")
+        let reply = try transact(batch, sequences: firstSequence...sequence, expectedACKs: requests.count,
+                                 operation: operation)
+        if let failure = reply.failures.min(by: { $0.sequence < $1.sequence }) {
+            let request = requests[Int(failure.sequence &- firstSequence)]
+            throw NetlinkError(request.operation, failure.errno, kernelMessage: failure.message)
+        }
+        return reply.messages
+    }
+
+    /// What came back for a request: data messages, the error ACKs, and whether a dump was
+    /// interrupted by a concurrent change (NLM_F_DUMP_INTR) and must be retried.
+    struct Reply {
+        var messages: [NetlinkMessage] = []
+        var failures: [(sequence: UInt32, errno: Errno, message: String?)] = []
+        var interrupted = false
+    }
+
+    /// Sends `request` (one or more messages numbered within `sequences`) and collects the
+    /// replies that carry our port id and one of those sequence numbers, until `expectedACKs`
+    /// ACKs or errors, or a NLMSG_DONE, have arrived.
     ///
     /// Replies are walked here rather than with `mnl_cb_run`, which stops at the first ACK of a
     /// multi-message request.
-    public func transact(_ request: [UInt8], sequences: ClosedRange<UInt32>, expectedACKs: Int = 1,
-                         operation: String) throws(NetlinkError) -> Reply {
+    func transact(_ request: [UInt8], sequences: ClosedRange<UInt32>, expectedACKs: Int,
+                  operation: String) throws(NetlinkError) -> Reply {
         let sent = request.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
         guard sent == request.count else {
             throw NetlinkError(operation, sent < 0 ? Errno(rawValue: errno) : .messageTooLong)
         }
         var reply = Reply()
         var acknowledged = 0
-        var firstError: Errno?
-        while true {
+        var finished = false
+        while !finished {
             let count = receiveBuffer.withUnsafeMutableBytes {
                 mnl_socket_recvfrom(socket, $0.baseAddress, $0.count)
             }
@@ -84,56 +154,45 @@ public final class NetlinkSocket {
                 if errno == EINTR { continue }
                 throw NetlinkError(operation, Errno(rawValue: errno))
             }
-            var finished = false
             receiveBuffer.withUnsafeBytes { buffer in
                 var remaining = Int32(count)
                 var header = UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: nlmsghdr.self))
                 while mnl_nlmsg_ok(header, remaining) {
                     let message = header.pointee
-                    defer { header = UnsafePointer(mnl_nlmsg_next(header, &remaining)!) }
-                    // Only replies to this request: right port id and sequence range.
+                    let raw = UnsafeRawBufferPointer(start: header, count: Int(message.nlmsg_len))
+                    header = UnsafePointer(mnl_nlmsg_next(header, &remaining)!)
+                    // Only replies to this request: our port id and a sequence we sent.
                     guard message.nlmsg_pid == portID, sequences.contains(message.nlmsg_seq) else { continue }
                     switch Int32(message.nlmsg_type) {
                     case NLMSG_ERROR:
-                        let code = UnsafeRawPointer(header).load(fromByteOffset: MemoryLayout<nlmsghdr>.size, as: Int32.self)
-                        if code != 0, firstError == nil { firstError = Errno(rawValue: -code) }
+                        let code = raw.count >= 20 ? raw.loadUnaligned(fromByteOffset: 16, as: Int32.self) : -EPROTO
+                        if code != 0 {
+                            reply.failures.append((message.nlmsg_seq, Errno(rawValue: -code), Self.extendedMessage(raw)))
+                        }
                         acknowledged += 1
                         if acknowledged >= expectedACKs { finished = true }
                     case NLMSG_DONE:
-                        let code = Int(message.nlmsg_len) >= MemoryLayout<nlmsghdr>.size + 4
-                            ? UnsafeRawPointer(header).load(fromByteOffset: MemoryLayout<nlmsghdr>.size, as: Int32.self)
-                            : 0
-                        if code < 0, firstError == nil { firstError = Errno(rawValue: -code) }
+                        let code = raw.count >= 20 ? raw.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0
+                        if code < 0 { reply.failures.append((message.nlmsg_seq, Errno(rawValue: -code), nil)) }
                         finished = true
                     case NLMSG_NOOP:
                         break
                     default:
                         if Int32(message.nlmsg_flags) & NLM_F_DUMP_INTR != 0 { reply.interrupted = true }
-                        reply.messages.append(Array(UnsafeRawBufferPointer(start: header, count: Int(message.nlmsg_len))))
+                        reply.messages.append(NetlinkMessage(bytes: Array(raw)))
                     }
                 }
             }
-            if finished { break }
         }
-        if let firstError { throw NetlinkError(operation, firstError) }
         return reply
     }
 
-    /// What came back for a request: the data messages (each a whole netlink message, header
-    /// included) and whether a dump was interrupted by a concurrent change and must be retried.
-    public struct Reply {
-        public var messages: [[UInt8]] = []
-        public var interrupted = false
-    }
-
-    /// A dump request, retried while the kernel flags it interrupted (NLM_F_DUMP_INTR).
-    public func dump(operation: String, maximumAttempts: Int = 10,
-                     build: (_ sequence: UInt32) -> [UInt8]) throws(NetlinkError) -> [[UInt8]] {
-        for _ in 0..<maximumAttempts {
-            let sequence = nextSequence()
-            let reply = try transact(build(sequence), sequences: sequence...sequence, operation: operation)
-            if !reply.interrupted { return reply.messages }
-        }
-        throw NetlinkError(operation, .resourceTemporarilyUnavailable)
+    /// NLMSGERR_ATTR_MSG of an error ACK sent with NETLINK_EXT_ACK and NETLINK_CAP_ACK: after
+    /// nlmsghdr (16 B), the error code (4 B) and the echoed request header (16 B).
+    private static func extendedMessage(_ raw: UnsafeRawBufferPointer) -> String? {
+        let flags = Int32(raw.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        guard flags & NLM_F_ACK_TLVS != 0, flags & NLM_F_CAPPED != 0, raw.count > 36 else { return nil }
+        let attributes = NetlinkAttributes(bytes: Array(raw[36...]))
+        return attributes[UInt16(NLMSGERR_ATTR_MSG.rawValue)]?.string
     }
 }
