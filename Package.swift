@@ -59,6 +59,13 @@ let package = Package(
             path: "Tests/Fixtures/fixture-plugin"
         ),
 
+        // Benchmarks (Scripts/bench.sh): release builds run inside a network sandbox.
+        .executableTarget(
+            name: "berth-bench",
+            dependencies: ["BerthNetlink", "BerthIP"],
+            path: "Benchmarks/berth-bench"
+        ),
+
         .testTarget(name: "BerthJSONTests", dependencies: ["BerthJSON"]),
         .testTarget(name: "BerthIPTests", dependencies: ["BerthIP"]),
         .testTarget(

@@ -37,8 +37,9 @@ struct BridgePortAndSettingsTests {
         let host = try ScratchNamespace()
         let netlink = try host.netlink()
         try netlink.bridgeAdd(name: "lonely0")
+        let lonely = try #require(try netlink.link(named: "lonely0"))
         #expect(throws: NetlinkError.self) {
-            try netlink.bridgePortSet(.named("lonely0"), hairpin: true)
+            try netlink.bridgePortSet(lonely.id, hairpin: true)
         }
     }
 
