@@ -42,6 +42,13 @@ struct KernelLinkTests {
         #expect(try NetworkNamespace.identity(ofPath: namespace.path) != NetworkNamespace.currentThreadIdentity())
     }
 
+    /// Port ids are assigned by the kernel, so sockets of one process never collide (binding to
+    /// getpid() would make the second fail with EADDRINUSE).
+    @Test func socketsOfOneProcessGetDistinctPortIDs() throws {
+        let sockets = try (0..<4).map { _ in try NetlinkSocket(.route) }
+        #expect(Set(sockets.map(\.portID)).count == 4)
+    }
+
     @Test func enteringAMissingNamespaceFileNamesThePath() throws {
         do {
             _ = try RouteNetlink.open(in: .path("/run/netns/berth-does-not-exist"))

@@ -72,6 +72,24 @@ struct LinkTests {
         #expect(dumped.peerIndex == created.peerIndex)
         #expect(dumped.peerNamespaceID == hostEnd["link_netnsid"]?.intValue.map(Int32.init))
         #expect(dumped.mac.map(\.description) == hostEnd["address"]?.stringValue)
+
+        // With the container end down the host end has no carrier; bringing it up (from inside)
+        // makes both operationally up.
+        #expect(dumped.operationalState != .up)
+        try container.netlink().linkSetUp(LinkID(index: echoedPeer, name: "eth0"))
+        #expect(try netlink.link(named: "vethab12cd34")?.operationalState == .up)
+    }
+
+    @Test func aLinkMovedToAnotherNamespaceCanBeRenamedOnTheWay() throws {
+        let host = try ScratchNamespace(), container = try ScratchNamespace()
+        let netlink = try host.netlink()
+        try netlink.vethAdd(name: "vm0", peer: .init(name: "tmp0", namespace: nil))
+        let temporary = try #require(try netlink.link(named: "tmp0"))
+        let fd = try container.openDescriptor()
+        defer { close(fd) }
+        try netlink.perform(.linkSetNamespace(temporary.id, .fd(fd, path: container.path), newName: "eth0"))
+        #expect(try netlink.link(named: "tmp0") == nil)
+        #expect(try container.ip("link", "show", "eth0")[0]?["linkinfo"]?["info_kind"]?.stringValue == "veth")
     }
 
     @Test func vethWithAnExistingPeerNameFailsAndLeavesNothing() throws {

@@ -169,6 +169,16 @@ func hexDump(_ bytes: [UInt8]) -> String {
         #expect(fake.sent.last?.first?.isDump == true)
     }
 
+    @Test func linkMoveWithRename() throws {
+        try netlink.perform(.linkSetNamespace(eth0, .fd(9, path: "/run/netns/c2"), newName: "net1"))
+        expect("""
+            34000000 1000 0500 00000000 00000000  # len 52, RTM_NEWLINK, REQUEST|ACK
+            00 00 0000 05000000 00000000 00000000 # ifinfomsg: index 5
+            0800 1c00 09000000                    # IFLA_NET_NS_FD 9
+            0900 0300 6e65743100 000000           # IFLA_IFNAME "net1": the new name
+            """)
+    }
+
     @Test func bridgePortFlags() throws {
         try netlink.bridgePortSet(eth0, hairpin: true, isolated: true)
         expect("""
