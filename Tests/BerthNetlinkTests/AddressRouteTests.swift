@@ -117,6 +117,12 @@ struct RouteTests {
 
         try netlink.routeDelete(route, dev: bridge.id)
         #expect(try netlink.routes(.v4, table: 1000).isEmpty)
+        do {
+            try netlink.routeDelete(route, dev: bridge.id)
+            Issue.record("deleted a missing route")
+        } catch {
+            #expect(error.isNotFound)
+        }
     }
 
     @Test func ipv6DefaultRoute() throws {
