@@ -37,6 +37,14 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // Address management: host-local-compatible config, allocator and on-disk lease store.
+        .target(
+            name: "BerthIPAM",
+            dependencies: [
+                "BerthCNI", "BerthIP", "BerthJSON", "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // rtnetlink and nfnetlink sockets, bound to network namespaces.
         .target(
             name: "BerthNetlink",
@@ -45,6 +53,9 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+
+        // Plugins: thin executables over the library modules.
+        .executableTarget(name: "berth-ipam", dependencies: ["BerthIPAM", "BerthCNI"]),
 
         // Test fixtures: a scripted IPAM plugin and a minimal plugin on the entry point. Tests run
         // them from the build's products directory (`swift build --build-tests` builds them).
@@ -62,17 +73,25 @@ let package = Package(
         // Benchmarks (Scripts/bench.sh): release builds run inside a network sandbox.
         .executableTarget(
             name: "berth-bench",
-            dependencies: ["BerthNetlink", "BerthIP"],
+            dependencies: ["BerthNetlink", "BerthIP", "BerthIPAM", "BerthCNI"],
             path: "Benchmarks/berth-bench"
+        ),
+
+        // Helpers shared by the test targets: running built executables, scratch namespaces.
+        .target(
+            name: "BerthTestSupport",
+            dependencies: ["BerthJSON", "BerthNetlink"],
+            path: "Tests/BerthTestSupport"
         ),
 
         .testTarget(name: "BerthJSONTests", dependencies: ["BerthJSON"]),
         .testTarget(name: "BerthIPTests", dependencies: ["BerthIP"]),
         .testTarget(
             name: "BerthCNITests",
-            dependencies: ["BerthCNI", "BerthJSON", "BerthIP"]
+            dependencies: ["BerthCNI", "BerthJSON", "BerthIP", "BerthTestSupport"]
         ),
-        .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON"]),
+        .testTarget(name: "BerthIPAMTests", dependencies: ["BerthIPAM", "BerthCNI", "BerthIP", "BerthJSON", "BerthTestSupport"]),
+        .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

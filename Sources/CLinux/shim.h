@@ -16,4 +16,10 @@ extern int unshare(int flags);
 #endif
 static const int berth_CLONE_NEWNET = CLONE_NEWNET;
 
+// O_TMPFILE: an unnamed file in a directory, given a name only by linkat once it is complete.
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+static const int berth_O_TMPFILE = O_TMPFILE;
+
 #endif

@@ -1,6 +1,7 @@
 import BerthCNI
 import BerthJSON
 import Foundation
+import BerthTestSupport
 import Testing
 
 /// The entry point as a runtime sees it: a real executable, environment, stdin pipe, stdout,

@@ -1,6 +1,7 @@
 import BerthCNI
 import BerthIP
 import BerthJSON
+import BerthTestSupport
 import Testing
 
 func parseConfig(_ text: String) -> Result<NetworkConfig, CNIError> {

@@ -2,6 +2,7 @@ import BerthCNI
 import BerthIP
 import BerthJSON
 import Foundation
+import BerthTestSupport
 import Testing
 
 /// A config delegating to fixture-ipam, which records into `record` and answers with `replies`

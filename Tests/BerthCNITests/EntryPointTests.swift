@@ -2,6 +2,7 @@ import BerthCNI
 import BerthIP
 import BerthJSON
 import Synchronization
+import BerthTestSupport
 import Testing
 
 /// Records which handler ran with which request.

@@ -1,4 +1,5 @@
 import BerthCNI
+import BerthTestSupport
 import Testing
 
 /// A complete environment for `command`, minus `dropping`, with `overrides` applied.

@@ -1,5 +1,6 @@
 import BerthCNI
 import BerthJSON
+import BerthTestSupport
 import Testing
 
 @Suite struct ErrorEncodingTests {

@@ -1,6 +1,7 @@
 import BerthCNI
 import BerthIP
 import BerthJSON
+import BerthTestSupport
 import Testing
 
 /// A bridge ADD's result: bridge, host veth, container interface; dual-stack; a route with every

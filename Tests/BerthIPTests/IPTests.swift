@@ -95,3 +95,39 @@ import Testing
         #expect(IPPrefix(text) == nil)
     }
 }
+
+@Suite struct IPArithmeticTests {
+    @Test func neighboursWrapWithinTheFamily() throws {
+        #expect(IPAddress("10.0.0.255")!.next == IPAddress("10.0.1.0"))
+        #expect(IPAddress("255.255.255.255")!.next == IPAddress("0.0.0.0"))
+        #expect(IPAddress("0.0.0.0")!.previous == IPAddress("255.255.255.255"))
+        #expect(IPAddress("fd00::ffff:ffff:ffff:ffff")!.next == IPAddress("fd00:0:0:1::"))
+        #expect(IPAddress("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")!.next == IPAddress("::"))
+        #expect(IPAddress("fd00:0:0:1::")!.previous == IPAddress("fd00::ffff:ffff:ffff:ffff"))
+    }
+
+    @Test func lastAddressAndCountOfAPrefix() throws {
+        #expect(IPPrefix("10.88.0.0/16")!.lastAddress == IPAddress("10.88.255.255"))
+        #expect(IPPrefix("10.88.0.0/16")!.addressCount == 65536)
+        #expect(IPPrefix("10.0.0.0/0")!.lastAddress == IPAddress("255.255.255.255"))
+        #expect(IPPrefix("fd00::/64")!.lastAddress == IPAddress("fd00::ffff:ffff:ffff:ffff"))
+        #expect(IPPrefix("fd00::/64")!.addressCount == UInt128(1) << 64)
+        #expect(IPPrefix("::/0")!.lastAddress == IPAddress("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
+        #expect(IPPrefix("fd00::5/128")!.lastAddress == IPAddress("fd00::5"))
+    }
+
+    @Test func overlap() {
+        #expect(IPPrefix("10.88.0.0/16")!.overlaps(IPPrefix("10.88.5.0/24")!))
+        #expect(IPPrefix("10.88.5.0/24")!.overlaps(IPPrefix("10.0.0.0/8")!))
+        #expect(!IPPrefix("10.88.0.0/16")!.overlaps(IPPrefix("10.89.0.0/16")!))
+        #expect(!IPPrefix("10.88.0.0/16")!.overlaps(IPPrefix("fd00::/8")!))
+    }
+
+    @Test func valueRoundTrips() {
+        for text in ["0.0.0.0", "10.88.3.4", "::", "fd00::1", "2001:db8::ffff:1"] {
+            let address = IPAddress(text)!
+            #expect(IPAddress(family: address.family, value: address.value) == address)
+        }
+        #expect(IPAddress(family: .v4, value: UInt128(UInt32.max) + 1) == nil)
+    }
+}

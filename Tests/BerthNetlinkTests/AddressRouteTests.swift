@@ -2,6 +2,7 @@ import BerthIP
 import BerthJSON
 import BerthNetlink
 import Foundation
+import BerthTestSupport
 import Testing
 
 /// A namespace with a bridge `br0`, up, to hang addresses and routes on.

@@ -3,6 +3,7 @@ import BerthJSON
 import BerthNetlink
 import Foundation
 import Synchronization
+import BerthTestSupport
 import Testing
 
 @Suite(needsKernel)

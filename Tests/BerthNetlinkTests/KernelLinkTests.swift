@@ -1,4 +1,5 @@
 import BerthNetlink
+import BerthTestSupport
 import Testing
 
 /// libmnl and libnftnl are linked and answer: both netlink families, in a namespace of our own.

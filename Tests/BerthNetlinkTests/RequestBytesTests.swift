@@ -1,5 +1,6 @@
 import BerthIP
 import BerthNetlink
+import BerthTestSupport
 import Testing
 
 /// Records what would be sent; answers every request with an ACK, or with scripted replies.

@@ -2,6 +2,7 @@ import BerthIP
 import BerthJSON
 import BerthNetlink
 import Foundation
+import BerthTestSupport
 import Testing
 
 @Suite(needsKernel)

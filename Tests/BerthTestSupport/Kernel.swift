@@ -6,26 +6,26 @@ import Testing
 /// Kernel tests need root and a sandbox: the test command (Scripts/test.sh) runs every test
 /// inside an `unshare --net --mount` sandbox as root and sets BERTH_REQUIRE_KERNEL_TESTS, so there
 /// they run (and fail loudly if they cannot). Elsewhere without root they are skipped, visibly.
-let kernelTestsEnabled: Bool = {
+public let kernelTestsEnabled: Bool = {
     if ProcessInfo.processInfo.environment["BERTH_REQUIRE_KERNEL_TESTS"] == "1" { return true }
     return (try? NetworkNamespace.run(in: .new) { true }) ?? false
 }()
 
 /// The trait every kernel suite carries.
-let needsKernel = Testing.ConditionTrait.enabled(if: kernelTestsEnabled, "needs root (CAP_SYS_ADMIN) to create network namespaces")
+public let needsKernel = Testing.ConditionTrait.enabled(if: kernelTestsEnabled, "needs root (CAP_SYS_ADMIN) to create network namespaces")
 
 /// A short unique name for links and namespaces: parallel tests never share one.
-func uniqueName(_ prefix: String) -> String {
+public func uniqueName(_ prefix: String) -> String {
     "\(prefix)\(UUID().uuidString.prefix(6).lowercased())"
 }
 
 /// A named namespace (`ip netns add`) for one test, deleted when the value goes away.
-final class ScratchNamespace: @unchecked Sendable {
-    let name = uniqueName("berth-t-")
-    var path: String { "/run/netns/\(name)" }
-    var target: NetworkNamespace.Target { .path(path) }
+public final class ScratchNamespace: @unchecked Sendable {
+    public let name = uniqueName("berth-t-")
+    public var path: String { "/run/netns/\(name)" }
+    public var target: NetworkNamespace.Target { .path(path) }
 
-    init(loopbackUp: Bool = false) throws {
+    public init(loopbackUp: Bool = false) throws {
         try run("ip", "netns", "add", name)
         if loopbackUp { try run("ip", "-n", name, "link", "set", "lo", "up") }
     }
@@ -33,27 +33,27 @@ final class ScratchNamespace: @unchecked Sendable {
     deinit { _ = try? run("ip", "netns", "del", name) }
 
     /// rtnetlink inside this namespace.
-    func netlink() throws -> RouteNetlink { try RouteNetlink.open(in: target) }
+    public func netlink() throws -> RouteNetlink { try RouteNetlink.open(in: target) }
 
     /// An open descriptor of the namespace, for IFLA_NET_NS_FD; closed by the caller.
-    func openDescriptor() throws -> Int32 {
+    public func openDescriptor() throws -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CommandFailure(command: "open \(path)", status: errno) }
         return fd
     }
 
     /// `ip -j -d <arguments>` inside this namespace, parsed.
-    func ip(_ arguments: String...) throws -> JSON {
+    public func ip(_ arguments: String...) throws -> JSON {
         try JSON.parse(run(["ip", "-j", "-d", "-n", name] + arguments))
     }
 }
 
 /// Runs a command to set up or observe the kernel from outside Berth; throws on failure.
 @discardableResult
-func run(_ arguments: String...) throws -> String { try run(arguments) }
+public func run(_ arguments: String...) throws -> String { try run(arguments) }
 
 @discardableResult
-func run(_ arguments: [String]) throws -> String {
+public func run(_ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
@@ -68,25 +68,25 @@ func run(_ arguments: [String]) throws -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
-struct CommandFailure: Error {
-    let command: String
-    let status: Int32
+public struct CommandFailure: Error {
+    public let command: String
+    public let status: Int32
 }
 
 extension JSON {
     /// `json["key"]` for objects, `json[0]` for arrays; nil elsewhere.
-    subscript(key: String) -> JSON? {
+    public subscript(key: String) -> JSON? {
         guard case .object(let object) = self else { return nil }
         return object[key]
     }
 
-    subscript(index: Int) -> JSON? {
+    public subscript(index: Int) -> JSON? {
         guard case .array(let elements) = self, elements.indices.contains(index) else { return nil }
         return elements[index]
     }
 
-    var stringValue: String? { if case .string(let value) = self { value } else { nil } }
-    var intValue: Int? { if case .number(let value) = self { value.int } else { nil } }
-    var boolValue: Bool? { if case .bool(let value) = self { value } else { nil } }
-    var arrayValue: [JSON] { if case .array(let value) = self { value } else { [] } }
+    public var stringValue: String? { if case .string(let value) = self { value } else { nil } }
+    public var intValue: Int? { if case .number(let value) = self { value.int } else { nil } }
+    public var boolValue: Bool? { if case .bool(let value) = self { value } else { nil } }
+    public var arrayValue: [JSON] { if case .array(let value) = self { value } else { [] } }
 }

@@ -1,27 +1,28 @@
 import Foundation
 
 /// The build's products directory: the test bundle and the fixture executables live side by side.
-let productsDirectory: String = {
+public let productsDirectory: String = {
     let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     return executable.deletingLastPathComponent().path
 }()
 
 /// The repository checkout this test was built from.
-let repositoryRoot: String = {
+public let repositoryRoot: String = {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().path
+        .deletingLastPathComponent().path
 }()
 
-struct ProcessOutcome {
-    var stdout: String
-    var stderr: String
-    var status: Int32
+public struct ProcessOutcome: Sendable {
+    public var stdout: String
+    public var stderr: String
+    public var status: Int32
 }
 
-/// Runs a built executable with exactly `environment` and `stdin`, and waits for it.
-func runExecutable(_ name: String, environment: [String], stdin: [UInt8]) throws -> ProcessOutcome {
+/// Runs a built executable (a name in the products directory, or an absolute path) with exactly
+/// `environment` and `stdin`, and waits for it.
+public func runExecutable(_ name: String, environment: [String], stdin: [UInt8]) throws -> ProcessOutcome {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "\(productsDirectory)/\(name)")
+    process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : "\(productsDirectory)/\(name)")
     process.environment = Dictionary(environment.compactMap { variable -> (String, String)? in
         guard let equals = variable.firstIndex(of: "=") else { return nil }
         return (String(variable[..<equals]), String(variable[variable.index(after: equals)...]))
@@ -53,16 +54,16 @@ func runExecutable(_ name: String, environment: [String], stdin: [UInt8]) throws
 }
 
 /// A directory for one test's files, removed by the caller with `removeTemporaryDirectory`.
-func makeTemporaryDirectory() throws -> String {
+public func makeTemporaryDirectory() throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-test-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
 
-func removeTemporaryDirectory(_ path: String) {
+public func removeTemporaryDirectory(_ path: String) {
     try? FileManager.default.removeItem(atPath: path)
 }
 
-func readFile(_ path: String) throws -> [UInt8] {
+public func readFile(_ path: String) throws -> [UInt8] {
     Array(try Data(contentsOf: URL(fileURLWithPath: path)))
 }

@@ -1,0 +1,4 @@
+import BerthCNI
+import BerthIPAM
+
+CNIPlugin.ipam.main()
