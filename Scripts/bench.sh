@@ -4,16 +4,22 @@
 # `RESULT <benchmark> key=value …`.
 #
 #   Scripts/bench.sh netlink [iterations]   veth born in the netns + container side vs create-and-move
+#   Scripts/bench.sh ipam [iterations]      berth-ipam vs host-local ADD/DEL, empty store vs 10 000 leases
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/lib.sh
 
 case "${1:-}" in
-  netlink) ;;
-  *) echo "usage: $0 netlink [iterations]" >&2; exit 2 ;;
+  netlink|ipam) ;;
+  *) echo "usage: $0 netlink|ipam [iterations]" >&2; exit 2 ;;
 esac
 
 berth_require_root
 berth_install_dependencies
-swift build -c release --static-swift-stdlib --product berth-bench >&2
+for product in berth-bench berth-ipam; do
+  swift build -c release --static-swift-stdlib --product "$product" >&2
+done
+BERTH_BENCH_DIR=$(mktemp -d /tmp/berth-bench.XXXXXX)
+export BERTH_BENCH_DIR
+trap 'rm -rf "$BERTH_BENCH_DIR"' EXIT
 berth_sandbox .build/release/berth-bench "$@"

@@ -13,7 +13,23 @@ case "netlink":
         FileDescriptorOutput.standardError.write("berth-bench netlink: \(error)\n")
         exit(1)
     }
+case "ipam":
+    do {
+        let iterations = arguments.dropFirst().first.flatMap { Int($0) } ?? 200
+        // berth-ipam is built next to this executable.
+        guard let executable = realpath("/proc/self/exe", nil) else { throw BenchmarkSetupError() }
+        let directory = String(cString: executable).split(separator: "/").dropLast().joined(separator: "/")
+        free(executable)
+        try IPAMBenchmark(iterations: iterations, berthIPAM: "/" + directory + "/berth-ipam").run()
+    } catch {
+        FileDescriptorOutput.standardError.write("berth-bench ipam: \(error)\n")
+        exit(1)
+    }
 default:
-    FileDescriptorOutput.standardError.write("usage: berth-bench netlink [iterations]\n")
+    FileDescriptorOutput.standardError.write("usage: berth-bench netlink|ipam [iterations]\n")
     exit(2)
+}
+
+struct BenchmarkSetupError: Error, CustomStringConvertible {
+    var description: String { "cannot find this executable's directory" }
 }

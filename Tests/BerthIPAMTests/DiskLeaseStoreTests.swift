@@ -40,6 +40,18 @@ final class ScratchStore: Sendable {
         #expect(mode == 0o600)
     }
 
+    @Test func addReturnsRoutesAndTheResolvConfAsDNS() throws {
+        let store = try ScratchStore()
+        let resolv = store.dataDirectory + "/resolv.conf"
+        try Data("nameserver 10.0.0.1\nsearch berth.example\noptions ndots:1\n".utf8).write(to: URL(fileURLWithPath: resolv))
+        let manager = try AddressManager(config: ipamConfig(
+            #"{"type":"berth-ipam","dataDir":"\#(store.dataDirectory)","subnet":"10.0.0.0/29","resolvConf":"\#(resolv)","routes":[{"dst":"0.0.0.0/0"}]}"#))
+        let result = try manager.add(attachment("a"))
+        #expect(result.dns == .init(nameservers: ["10.0.0.1"], search: ["berth.example"], options: ["ndots:1"]))
+        #expect(result.routes == [.init(destination: IPPrefix("0.0.0.0/0")!)])
+        #expect(result.ips.map(\.address) == [IPPrefix("10.0.0.2/29")!])
+    }
+
     @Test func emptyFilesLeftByOlderToolsAreReclaimed() throws {
         let store = try ScratchStore()
         try store.manager().release(attachment("nobody"))  // creates the directory

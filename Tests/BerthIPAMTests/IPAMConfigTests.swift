@@ -1,6 +1,7 @@
 import BerthCNI
 import BerthIP
 import BerthIPAM
+import BerthTestSupport
 import Testing
 
 @Suite struct IPAMConfigTests {
@@ -122,5 +123,13 @@ import Testing
 
     @Test func unreadableFileIsAnError() {
         #expect(throws: CNIError.self) { try ResolvConf.load("/nonexistent/resolv.conf") }
+    }
+}
+
+@Suite struct IPAMErrorCodeTests {
+    @Test func everyCodeIsDocumentedInTheREADME() throws {
+        let readme = String(decoding: try readFile(repositoryRoot + "/README.md"), as: UTF8.self)
+        let codes: [CNIError.Code] = [.addressesExhausted, .addressUnavailable, .addressAlreadyAllocated, .leaseStoreFailed, .leaseMissing]
+        for code in codes { #expect(readme.contains("\n| \(code.rawValue) | berth-ipam"), "code \(code) has no row in README.md") }
     }
 }
