@@ -123,10 +123,10 @@ public final class DiskLeaseStore: LeaseStore {
         var released: [IPAddress] = []
         for entry in entries {
             let path = "\(attachmentDirectory)/\(entry)"
-            if let target = try readLink(path), let address = IPAddress(target),
-               try lease(at: target)?.belongs(to: attachment) == true {
+            if let target = try readLink(path), let lease = try lease(at: target),
+               lease.containerID == attachment.containerID, lease.ifname == attachment.ifname {
                 try unlink(target)
-                released.append(address)
+                released.append(lease.address)
             }
             try unlink(path)
         }

@@ -15,10 +15,6 @@ public struct Lease: Sendable, Equatable {
         self.containerID = containerID
         self.ifname = ifname
     }
-
-    public func belongs(to attachment: Attachment) -> Bool {
-        containerID == attachment.containerID && (ifname == nil || ifname == attachment.ifname)
-    }
 }
 
 /// Where leases live: on disk in host-local's layout (`DiskLeaseStore`), or in memory for tests
