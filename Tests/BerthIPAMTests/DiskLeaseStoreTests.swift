@@ -5,12 +5,13 @@ import BerthTestSupport
 import Foundation
 import Testing
 
-/// The on-disk store in a scratch data directory.
+/// The on-disk store in a scratch data directory, removed when the value goes away. Suites hold it
+/// as a stored property so it lives exactly as long as the test.
 final class ScratchStore: Sendable {
     let dataDirectory: String
     var directory: String { dataDirectory + "/testnet" }
 
-    init() throws { dataDirectory = try makeTemporaryDirectory() }
+    init() { dataDirectory = try! makeTemporaryDirectory() }
     deinit { removeTemporaryDirectory(dataDirectory) }
 
     func manager(_ ranges: String = #"[[{"subnet":"10.0.0.0/29"}]]"#, extra: String = "") throws -> AddressManager {
@@ -26,8 +27,9 @@ final class ScratchStore: Sendable {
 }
 
 @Suite struct DiskLeaseStoreTests {
+    let store = ScratchStore()
+
     @Test func leasesUseHostLocalsLayout() throws {
-        let store = try ScratchStore()
         let manager = try store.manager(#"[[{"subnet":"10.0.0.0/29"}],[{"subnet":"fd00::/120"}]]"#)
         _ = try manager.allocate(for: attachment("c0ffee"))
 
@@ -41,7 +43,6 @@ final class ScratchStore: Sendable {
     }
 
     @Test func addReturnsRoutesAndTheResolvConfAsDNS() throws {
-        let store = try ScratchStore()
         let resolv = store.dataDirectory + "/resolv.conf"
         try Data("nameserver 10.0.0.1\nsearch berth.example\noptions ndots:1\n".utf8).write(to: URL(fileURLWithPath: resolv))
         let manager = try AddressManager(config: ipamConfig(
@@ -53,7 +54,6 @@ final class ScratchStore: Sendable {
     }
 
     @Test func emptyFilesLeftByOlderToolsAreReclaimed() throws {
-        let store = try ScratchStore()
         try store.manager().release(attachment("nobody"))  // creates the directory
         try store.write("10.0.0.2", "")
         let given = try store.manager().allocate(for: attachment("a"))
@@ -62,7 +62,6 @@ final class ScratchStore: Sendable {
     }
 
     @Test func leasesWrittenByHostLocalAreReleasedByWalking() throws {
-        let store = try ScratchStore()
         try store.manager().release(attachment("nobody"))
         try store.write("10.0.0.3", "hostlocal\r\neth0")
         try store.write("10.0.0.4", "hostlocal\r\nnet1")
@@ -75,7 +74,6 @@ final class ScratchStore: Sendable {
     }
 
     @Test func addAndDelNeverReadOtherLeases() throws {
-        let store = try ScratchStore()
         let manager = try store.manager(#"[[{"subnet":"10.0.0.0/24"}]]"#)
         try manager.release(attachment("nobody"))
         // A "lease" that cannot be read: any code path that reads every lease fails on it.
@@ -87,7 +85,6 @@ final class ScratchStore: Sendable {
     }
 
     @Test func anIndexEntryWhoseLeaseWasReleasedElsewhereIsIgnored() throws {
-        let store = try ScratchStore()
         let manager = try store.manager()
         _ = try manager.allocate(for: attachment("a"))  // 10.0.0.2
         // host-local releases a's lease and hands the address to b.
@@ -102,7 +99,6 @@ final class ScratchStore: Sendable {
     }
 
     @Test func gcRemovesLeasesAndIndexEntriesOfUnlistedAttachments() throws {
-        let store = try ScratchStore()
         let manager = try store.manager()
         for id in ["a", "b"] { _ = try manager.allocate(for: attachment(id)) }
         try store.write("10.0.0.6", "legacy")
@@ -114,7 +110,6 @@ final class ScratchStore: Sendable {
     }
 
     @Test func anUnusableDataDirectoryIsAStoreError() throws {
-        let store = try ScratchStore()
         try Data().write(to: URL(fileURLWithPath: store.dataDirectory + "/file"))
         let config = try ipamConfig(#"{"type":"berth-ipam","dataDir":"\#(store.dataDirectory)/file/below","subnet":"10.0.0.0/29"}"#)
         do {

@@ -41,8 +41,10 @@ let hostLocal = "/usr/lib/cni/host-local"
 let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
 
 @Suite struct IPAMPluginTests {
+    let store = ScratchStore()
+    let otherStore = ScratchStore()
+
     @Test func addInEveryVersionCheckDelGCStatus() throws {
-        let store = try ScratchStore()
         var runner = IPAMPluginRunner(store: store)
         runner.ranges = #"[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/120"}]]"#
         for (index, version) in CNIVersion.allCases.enumerated() {
@@ -62,7 +64,6 @@ let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
     }
 
     @Test func checkFailsWhenTheLeaseIsGone() throws {
-        let store = try ScratchStore()
         let runner = IPAMPluginRunner(store: store)
         _ = try runner.add("a")
         try FileManager.default.removeItem(atPath: "\(store.directory)/fd00::2")
@@ -72,7 +73,6 @@ let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
     }
 
     @Test func gcKeepsOnlyTheValidAttachments() throws {
-        let store = try ScratchStore()
         let runner = IPAMPluginRunner(store: store)
         for id in ["a", "b", "c"] { _ = try runner.add(id) }
         let gc = try runner.run("GC", version: "1.1.0",
@@ -82,7 +82,6 @@ let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
     }
 
     @Test func statusIs50WhenASetIsFullOrTheStoreUnusable() throws {
-        let store = try ScratchStore()
         var runner = IPAMPluginRunner(store: store)
         runner.ranges = #"[[{"subnet":"10.0.0.0/30"}]]"#
         _ = try runner.add("a")
@@ -91,7 +90,7 @@ let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
         #expect(CNIError(json: try JSON.parse(full.stdout))?.msg == "range set 0 (10.0.0.1-10.0.0.2) of network testnet has no free address")
 
         try Data().write(to: URL(fileURLWithPath: store.dataDirectory + "/blocker"))
-        let broken = IPAMPluginRunner(store: try ScratchStore())
+        let broken = IPAMPluginRunner(store: otherStore)
         var blocked = broken
         blocked.ranges = runner.ranges
         let text = blocked.config("1.1.0").replacingOccurrences(of: broken.store.dataDirectory, with: store.dataDirectory + "/blocker")
@@ -101,7 +100,6 @@ let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
     }
 
     @Test func twoHundredParallelAddsGetDistinctAddresses() async throws {
-        let store = try ScratchStore()
         let runner = IPAMPluginRunner(store: store, ranges: #"[[{"subnet":"10.0.0.0/16"}]]"#)
         let addresses = try await withThrowingTaskGroup(of: [String].self) { group in
             for index in 0..<200 {
@@ -119,7 +117,6 @@ let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
     /// Killing berth-ipam at random instants during ADD never leaves an empty, partial or
     /// unreachable lease: every lease file is whole, and DEL of every attachment empties the store.
     @Test func sigkillDuringAddLeavesNoEmptyOrOrphanedFile() throws {
-        let store = try ScratchStore()
         var runner = IPAMPluginRunner(store: store)
         runner.ranges = #"[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/120"}]]"#
         let config = Array(runner.config().utf8)
@@ -162,7 +159,6 @@ let hostLocalAvailable = FileManager.default.isExecutableFile(atPath: hostLocal)
 
     @Test(.enabled(if: hostLocalAvailable, "needs the reference host-local (containernetworking-plugins)"))
     func sharesItsStoreWithTheReferenceHostLocal() throws {
-        let store = try ScratchStore()
         var berth = IPAMPluginRunner(store: store)
         berth.ranges = #"[[{"subnet":"10.0.0.0/24"}],[{"subnet":"fd00::/120"}]]"#
         var reference = berth

@@ -6,8 +6,8 @@ import BerthTestSupport
 import Testing
 
 /// A namespace with a bridge `br0`, up, to hang addresses and routes on.
-func namespaceWithBridge() throws -> (ScratchNamespace, RouteNetlink, Link) {
-    let namespace = try ScratchNamespace(loopbackUp: true)
+func namespaceWithBridge(_ scope: NamespaceScope) throws -> (ScratchNamespace, RouteNetlink, Link) {
+    let namespace = try scope.make(loopbackUp: true)
     let netlink = try namespace.netlink()
     try netlink.bridgeAdd(name: "br0", up: true)
     return (namespace, netlink, try #require(try netlink.link(named: "br0")))
@@ -15,8 +15,10 @@ func namespaceWithBridge() throws -> (ScratchNamespace, RouteNetlink, Link) {
 
 @Suite(needsKernel)
 struct AddressTests {
+    let scope = NamespaceScope()
+
     @Test func ipv4AddressGetsItsBroadcast() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         try netlink.addressAdd(IPPrefix("10.88.0.1/16")!, to: bridge.id)
 
         let info = try #require(try namespace.ip("addr", "show", "br0")[0]?["addr_info"]?.arrayValue.first)
@@ -30,14 +32,14 @@ struct AddressTests {
     }
 
     @Test func ipv4PointToPointPrefixesHaveNoBroadcast() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         try netlink.addressAdd(IPPrefix("10.9.0.1/31")!, to: bridge.id)
         let info = try #require(try namespace.ip("addr", "show", "br0")[0]?["addr_info"]?.arrayValue.first)
         #expect(info["broadcast"] == nil)
     }
 
     @Test func ipv6AddressCanSkipDAD() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         try netlink.addressAdd(IPPrefix("fd00:88::1/64")!, to: bridge.id, skipDAD: true)
         try netlink.addressAdd(IPPrefix("fd00:99::1/64")!, to: bridge.id, skipDAD: false)
 
@@ -51,7 +53,7 @@ struct AddressTests {
     }
 
     @Test func deleteRemovesTheAddressAndASecondDeleteIsNotFound() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         let prefix = IPPrefix("10.77.0.1/24")!
         try netlink.addressAdd(prefix, to: bridge.id)
         try netlink.addressDelete(prefix, from: bridge.id)
@@ -65,7 +67,7 @@ struct AddressTests {
     }
 
     @Test func duplicateAddressIsEEXISTAndMissingLinkENODEV() throws {
-        let (_, netlink, bridge) = try namespaceWithBridge()
+        let (_, netlink, bridge) = try namespaceWithBridge(scope)
         try netlink.addressAdd(IPPrefix("10.66.0.1/24")!, to: bridge.id)
         do {
             try netlink.addressAdd(IPPrefix("10.66.0.1/24")!, to: bridge.id)
@@ -85,8 +87,10 @@ struct AddressTests {
 
 @Suite(needsKernel)
 struct RouteTests {
+    let scope = NamespaceScope()
+
     @Test func defaultRouteViaGateway() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         try netlink.addressAdd(IPPrefix("10.88.0.5/16")!, to: bridge.id)
         try netlink.routeAdd(.defaultRoute(via: IPAddress("10.88.0.1")!), dev: bridge.id)
 
@@ -99,7 +103,7 @@ struct RouteTests {
     }
 
     @Test func linkScopeRouteTableMetricMTUAndAdvmss() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         let route = Route(destination: IPPrefix("192.168.50.0/24")!, table: 1000, priority: 77, scope: .link,
                           mtu: 1400, advmss: 1360)
         try netlink.routeAdd(route, dev: bridge.id)
@@ -127,7 +131,7 @@ struct RouteTests {
     }
 
     @Test func ipv6DefaultRoute() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         try netlink.addressAdd(IPPrefix("fd00:88::5/64")!, to: bridge.id, skipDAD: true)
         try netlink.routeAdd(.defaultRoute(via: IPAddress("fd00:88::1")!), dev: bridge.id)
         #expect(try namespace.ip("-6", "route", "show", "default")[0]?["gateway"]?.stringValue == "fd00:88::1")
@@ -135,7 +139,7 @@ struct RouteTests {
     }
 
     @Test func unreachableGatewayIsAnErrorNamingTheRoute() throws {
-        let (_, netlink, bridge) = try namespaceWithBridge()
+        let (_, netlink, bridge) = try namespaceWithBridge(scope)
         do {
             try netlink.routeAdd(.defaultRoute(via: IPAddress("10.99.0.1")!), dev: bridge.id)
             Issue.record("added a route via an unreachable gateway")

@@ -8,9 +8,11 @@ import Testing
 
 @Suite(needsKernel)
 struct BatchTests {
+    let scope = NamespaceScope()
+
     /// The container side of an ADD in one sendmsg: eth0 up, its addresses, lo up, default routes.
     @Test func containerSideInOneRoundTrip() throws {
-        let host = try ScratchNamespace(), container = try ScratchNamespace()
+        let host = try scope.make(), container = try scope.make()
         let hostNetlink = try host.netlink()
         try hostNetlink.bridgeAdd(name: "br0")
         let fd = try container.openDescriptor()
@@ -42,7 +44,7 @@ struct BatchTests {
 
     /// Every ACK is checked: the failing message is named even when others succeed after it.
     @Test func aFailureInTheMiddleIsReportedByItsOperation() throws {
-        let (namespace, netlink, bridge) = try namespaceWithBridge()
+        let (namespace, netlink, bridge) = try namespaceWithBridge(scope)
         do {
             try netlink.perform(
                 .addressAdd(IPPrefix("10.1.0.1/24")!, to: bridge.id),
@@ -59,7 +61,7 @@ struct BatchTests {
     }
 
     @Test func theKernelsOwnExplanationIsKept() throws {
-        let (namespace, netlink, _) = try namespaceWithBridge()
+        let (namespace, netlink, _) = try namespaceWithBridge(scope)
         do {
             try netlink.bridgeAdd(name: "big0", mtu: 70_000)
             Issue.record("created a bridge with MTU 70000")
@@ -84,11 +86,13 @@ final class CountingTransport: NetlinkTransport {
 
 @Suite(needsKernel)
 struct ConcurrencyTests {
+    let scope = NamespaceScope()
+
     /// Many tasks open namespace-bound sockets and use them at once; no thread of the process is
     /// left in a foreign namespace afterwards (setns only ever ran on threads that exited).
     @Test func namespaceBoundSocketsFromManyTasks() async throws {
         let processNamespace = try NetworkNamespace.identity(ofPath: "/proc/self/ns/net")
-        let namespaces = try (0..<8).map { _ in try ScratchNamespace() }
+        let namespaces = try (0..<8).map { _ in try scope.make() }
         for (index, namespace) in namespaces.enumerated() {
             try run("ip", "-n", namespace.name, "link", "add", "mark\(index)", "type", "bridge")
         }

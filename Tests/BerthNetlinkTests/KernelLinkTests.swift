@@ -5,6 +5,8 @@ import Testing
 /// libmnl and libnftnl are linked and answer: both netlink families, in a namespace of our own.
 @Suite(needsKernel)
 struct KernelLinkTests {
+    let scope = NamespaceScope()
+
     @Test func routeAndNetfilterSocketsAnswerInAFreshNamespace() throws {
         let before = try NetworkNamespace.currentThreadIdentity()
 
@@ -31,7 +33,7 @@ struct KernelLinkTests {
     }
 
     @Test func socketOpenedByPathSeesThatNamespacesLinks() throws {
-        let namespace = try ScratchNamespace()
+        let namespace = try scope.make()
         let probe = uniqueName("probe")
         try run("ip", "-n", namespace.name, "link", "add", probe, "type", "bridge")
 

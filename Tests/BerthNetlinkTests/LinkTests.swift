@@ -7,8 +7,10 @@ import Testing
 
 @Suite(needsKernel)
 struct LinkTests {
+    let scope = NamespaceScope()
+
     @Test func bridgeIsCreatedWithMTUPinnedMACAndUp() throws {
-        let host = try ScratchNamespace()
+        let host = try scope.make()
         let netlink = try host.netlink()
         let mac = try #require(MACAddress("02:42:ac:11:00:01"))
 
@@ -25,7 +27,7 @@ struct LinkTests {
     }
 
     @Test func secondBridgeOfTheSameNameIsEEXIST() throws {
-        let netlink = try ScratchNamespace().netlink()
+        let netlink = try scope.make().netlink()
         try netlink.bridgeAdd(name: "berth0")
         do {
             try netlink.bridgeAdd(name: "berth0")
@@ -38,7 +40,7 @@ struct LinkTests {
     }
 
     @Test func vethPeerIsBornInTheContainerNamespace() throws {
-        let host = try ScratchNamespace(), container = try ScratchNamespace()
+        let host = try scope.make(), container = try scope.make()
         let netlink = try host.netlink()
         try netlink.bridgeAdd(name: "berth0", mtu: 1450)
         let bridge = try #require(try netlink.link(named: "berth0"))
@@ -82,7 +84,7 @@ struct LinkTests {
     }
 
     @Test func aLinkMovedToAnotherNamespaceCanBeRenamedOnTheWay() throws {
-        let host = try ScratchNamespace(), container = try ScratchNamespace()
+        let host = try scope.make(), container = try scope.make()
         let netlink = try host.netlink()
         try netlink.vethAdd(name: "vm0", peer: .init(name: "tmp0", namespace: nil))
         let temporary = try #require(try netlink.link(named: "tmp0"))
@@ -94,7 +96,7 @@ struct LinkTests {
     }
 
     @Test func vethWithAnExistingPeerNameFailsAndLeavesNothing() throws {
-        let host = try ScratchNamespace(), container = try ScratchNamespace()
+        let host = try scope.make(), container = try scope.make()
         try run("ip", "-n", container.name, "link", "add", "eth0", "type", "bridge")
         let netlink = try host.netlink()
         let fd = try container.openDescriptor()
@@ -111,13 +113,13 @@ struct LinkTests {
     }
 
     @Test func linkSettingsChangeWhatTheKernelShows() throws {
-        let host = try ScratchNamespace()
+        let host = try scope.make()
         let netlink = try host.netlink()
         try netlink.bridgeAdd(name: "br-a", up: false)
         try netlink.bridgeAdd(name: "br-b", up: false)
         let brA = try #require(try netlink.link(named: "br-a"))
         let brB = try #require(try netlink.link(named: "br-b"))
-        let peerNamespace = try ScratchNamespace()
+        let peerNamespace = try scope.make()
         let peerFD = try peerNamespace.openDescriptor()
         defer { close(peerFD) }
         try netlink.vethAdd(name: "v-test", up: false, peer: .init(name: "eth0", namespace: .fd(peerFD, path: peerNamespace.path)))
@@ -152,7 +154,7 @@ struct LinkTests {
     }
 
     @Test func deletingAVethRemovesBothEnds() throws {
-        let host = try ScratchNamespace(), container = try ScratchNamespace()
+        let host = try scope.make(), container = try scope.make()
         let netlink = try host.netlink()
         let fd = try container.openDescriptor()
         defer { close(fd) }
@@ -163,7 +165,7 @@ struct LinkTests {
     }
 
     @Test func missingLinksAreNilOrENODEV() throws {
-        let netlink = try ScratchNamespace().netlink()
+        let netlink = try scope.make().netlink()
         #expect(try netlink.link(named: "nope0") == nil)
         #expect(try netlink.link(LinkID(index: 9999, name: "#9999")) == nil)
         do {
@@ -178,7 +180,7 @@ struct LinkTests {
     }
 
     @Test func lookupByIndexAndByNameAgree() throws {
-        let host = try ScratchNamespace()
+        let host = try scope.make()
         let netlink = try host.netlink()
         try netlink.bridgeAdd(name: "berth9")
         let byName = try #require(try netlink.link(named: "berth9"))
@@ -187,7 +189,7 @@ struct LinkTests {
     }
 
     @Test func peerCanBeNamedByAProcessNamespace() throws {
-        let host = try ScratchNamespace()
+        let host = try scope.make()
         let netlink = try host.netlink()
         // Our own pid's namespace is the sandbox; the peer lands there, the host end in `host`.
         let peerName = uniqueName("p")

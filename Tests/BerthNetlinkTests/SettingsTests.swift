@@ -7,9 +7,11 @@ import Testing
 
 @Suite(needsKernel)
 struct BridgePortAndSettingsTests {
+    let scope = NamespaceScope()
+
     /// A bridge with one veth port; the peer lives in `container`.
     func bridgeWithPort() throws -> (host: ScratchNamespace, container: ScratchNamespace, netlink: RouteNetlink, port: Link) {
-        let host = try ScratchNamespace(), container = try ScratchNamespace()
+        let host = try scope.make(), container = try scope.make()
         let netlink = try host.netlink()
         try netlink.bridgeAdd(name: "br0")
         let bridge = try #require(try netlink.link(named: "br0"))
@@ -35,7 +37,7 @@ struct BridgePortAndSettingsTests {
     }
 
     @Test func portFlagsOnALinkThatIsNoBridgePortFail() throws {
-        let host = try ScratchNamespace()
+        let host = try scope.make()
         let netlink = try host.netlink()
         try netlink.bridgeAdd(name: "lonely0")
         let lonely = try #require(try netlink.link(named: "lonely0"))
@@ -67,7 +69,7 @@ struct BridgePortAndSettingsTests {
     }
 
     @Test func globalForwardingIsWrittenInTheRightNamespace() throws {
-        let host = try ScratchNamespace(), other = try ScratchNamespace()
+        let host = try scope.make(), other = try scope.make()
         try Sysctl.set("net/ipv4/ip_forward", "1", in: host.target)
         try Sysctl.set("net/ipv6/conf/all/forwarding", "1", in: host.target)
         #expect(try run("ip", "netns", "exec", host.name, "cat", "/proc/sys/net/ipv4/ip_forward") == "1\n")
@@ -76,7 +78,7 @@ struct BridgePortAndSettingsTests {
     }
 
     @Test func sysctlErrorsNameTheKey() throws {
-        let host = try ScratchNamespace()
+        let host = try scope.make()
         do {
             try Sysctl.set("net/ipv4/conf/nope0/arp_notify", "1", in: host.target)
             Issue.record("wrote a missing key")

@@ -19,7 +19,24 @@ public func uniqueName(_ prefix: String) -> String {
     "\(prefix)\(UUID().uuidString.prefix(6).lowercased())"
 }
 
-/// A named namespace (`ip netns add`) for one test, deleted when the value goes away.
+/// The namespaces of one test, deleted together when the scope goes away. A suite holds one as a
+/// stored property, so they live exactly as long as the test: a namespace must not disappear while
+/// the test still looks at links whose peers live in it (Swift may release a local object after
+/// its last use, long before the end of the test).
+public final class NamespaceScope: @unchecked Sendable {
+    private var namespaces: [ScratchNamespace] = []
+
+    public init() {}
+
+    public func make(loopbackUp: Bool = false) throws -> ScratchNamespace {
+        let namespace = try ScratchNamespace(loopbackUp: loopbackUp)
+        namespaces.append(namespace)
+        return namespace
+    }
+}
+
+/// A named namespace (`ip netns add`), deleted when the value goes away. Create them through a
+/// `NamespaceScope`.
 public final class ScratchNamespace: @unchecked Sendable {
     public let name = uniqueName("berth-t-")
     public var path: String { "/run/netns/\(name)" }
@@ -57,13 +74,16 @@ public func run(_ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
-    let output = Pipe()
+    let output = Pipe(), errors = Pipe()
     process.standardOutput = output
+    process.standardError = errors
     try process.run()
     let data = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw CommandFailure(command: arguments.joined(separator: " "), status: process.terminationStatus)
+        throw CommandFailure(command: arguments.joined(separator: " "), status: process.terminationStatus,
+                             stderr: String(decoding: errorData, as: UTF8.self))
     }
     return String(decoding: data, as: UTF8.self)
 }
@@ -71,6 +91,7 @@ public func run(_ arguments: [String]) throws -> String {
 public struct CommandFailure: Error {
     public let command: String
     public let status: Int32
+    public var stderr = ""
 }
 
 extension JSON {
