@@ -45,6 +45,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // nftables: the model, its nft text, the generator, libnftnl batches and their transport.
+        .target(
+            name: "BerthFirewall",
+            dependencies: ["BerthNetlink", "BerthIP", "CMnl", "CNftnl"]
+        ),
         // rtnetlink and nfnetlink sockets, bound to network namespaces.
         .target(
             name: "BerthNetlink",
@@ -91,6 +96,7 @@ let package = Package(
             dependencies: ["BerthCNI", "BerthJSON", "BerthIP", "BerthTestSupport"]
         ),
         .testTarget(name: "BerthIPAMTests", dependencies: ["BerthIPAM", "BerthCNI", "BerthIP", "BerthJSON", "BerthTestSupport"]),
+        .testTarget(name: "BerthFirewallTests", dependencies: ["BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
         .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

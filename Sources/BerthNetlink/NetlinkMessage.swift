@@ -64,6 +64,13 @@ public struct NetlinkRequest: Sendable, Equatable {
     /// True for dumps (answered by NLMSG_DONE), false for requests answered by an ACK.
     public let isDump: Bool
 
+    /// A request from a message built elsewhere (libnftnl), sequence number 0.
+    public init(operation: String, bytes: [UInt8], isDump: Bool) {
+        self.operation = operation
+        self.bytes = bytes
+        self.isDump = isDump
+    }
+
     init(_ operation: String, isDump: Bool = false, _ builder: borrowing NetlinkMessageBuilder) {
         self.operation = operation
         self.bytes = builder.bytes
@@ -71,7 +78,7 @@ public struct NetlinkRequest: Sendable, Equatable {
     }
 
     /// The bytes with `sequence` written into nlmsghdr.nlmsg_seq (little-endian host order).
-    func bytes(sequence: UInt32) -> [UInt8] {
+    public func bytes(sequence: UInt32) -> [UInt8] {
         var bytes = self.bytes
         withUnsafeBytes(of: sequence.littleEndian) { bytes.replaceSubrange(8..<12, with: $0) }
         return bytes

@@ -123,6 +123,51 @@ public final class NetlinkSocket: NetlinkTransport {
         return reply.messages
     }
 
+    /// A reply the kernel queued for a batch: the sequence it answers, and the error (nil for an
+    /// ACK) with the kernel's explanation.
+    public struct Acknowledgement: Sendable, Equatable {
+        public let sequence: UInt32
+        public let errno: Errno?
+        public let kernelMessage: String?
+    }
+
+    /// Sends `bytes` in one sendmsg and collects every acknowledgement and error the kernel
+    /// queued for sequences in `sequences`. nfnetlink handles a batch synchronously inside
+    /// sendmsg, so every answer is queued by the time it returns: the socket is drained without
+    /// waiting.
+    public func sendBatch(_ bytes: [UInt8], sequences: ClosedRange<UInt32>,
+                          operation: String) throws(NetlinkError) -> [Acknowledgement] {
+        let sent = bytes.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
+        guard sent == bytes.count else {
+            throw NetlinkError(operation, sent < 0 ? Errno(rawValue: errno) : .messageTooLong)
+        }
+        let fd = mnl_socket_get_fd(socket)
+        var acknowledgements: [Acknowledgement] = []
+        while true {
+            let count = receiveBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return acknowledgements }
+                throw NetlinkError(operation, Errno(rawValue: errno))
+            }
+            receiveBuffer.withUnsafeBytes { buffer in
+                var remaining = Int32(count)
+                var header = UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: nlmsghdr.self))
+                while mnl_nlmsg_ok(header, remaining) {
+                    let message = header.pointee
+                    let raw = UnsafeRawBufferPointer(start: header, count: Int(message.nlmsg_len))
+                    header = UnsafePointer(mnl_nlmsg_next(header, &remaining)!)
+                    guard message.nlmsg_pid == portID, sequences.contains(message.nlmsg_seq),
+                          Int32(message.nlmsg_type) == NLMSG_ERROR, raw.count >= 20 else { continue }
+                    let code = raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
+                    acknowledgements.append(Acknowledgement(sequence: message.nlmsg_seq,
+                                                            errno: code == 0 ? nil : Errno(rawValue: -code),
+                                                            kernelMessage: code == 0 ? nil : Self.extendedMessage(raw)))
+                }
+            }
+        }
+    }
+
     /// What came back for a request: data messages, the error ACKs, and whether a dump was
     /// interrupted by a concurrent change (NLM_F_DUMP_INTR) and must be retried.
     struct Reply {

@@ -59,6 +59,18 @@ public final class ScratchNamespace: @unchecked Sendable {
         return fd
     }
 
+    /// `nft <arguments>` inside this namespace: its output.
+    @discardableResult
+    public func nft(_ arguments: String...) throws -> String {
+        try run(["ip", "netns", "exec", name, "nft"] + arguments)
+    }
+
+    /// A command inside this namespace.
+    @discardableResult
+    public func exec(_ arguments: String...) throws -> String {
+        try run(["ip", "netns", "exec", name] + arguments)
+    }
+
     /// `ip -j -d <arguments>` inside this namespace, parsed.
     public func ip(_ arguments: String...) throws -> JSON {
         try JSON.parse(run(["ip", "-j", "-d", "-n", name] + arguments))
@@ -92,6 +104,12 @@ public struct CommandFailure: Error {
     public let command: String
     public let status: Int32
     public var stderr = ""
+
+    public init(command: String, status: Int32, stderr: String = "") {
+        self.command = command
+        self.status = status
+        self.stderr = stderr
+    }
 }
 
 extension JSON {

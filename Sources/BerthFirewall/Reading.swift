@@ -1,0 +1,185 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthIP
+import BerthNetlink
+import CMnl
+import CNftnl
+
+// The read side: what is in Berth's table, decoded back into the model, for CHECK, GC and
+// netctl. Dumps go through the same socket as the transactions.
+
+extension Firewall {
+    /// The names of the table's chains, in the kernel's order; empty when there is no table.
+    public func chainNames() throws(FirewallError) -> [String] {
+        let request = Self.message(type: NFT_MSG_GETCHAIN.rawValue, family: table.family, flags: NLM_F_DUMP) { _ in }
+        let replies = try dump(request, operation: "list chains of \(table.family.name) \(table.name)")
+        var names: [String] = []
+        for reply in replies {
+            reply.bytes.withUnsafeBytes { raw in
+                let chain = nftnl_chain_alloc()!
+                defer { nftnl_chain_free(chain) }
+                guard nftnl_chain_nlmsg_parse(raw.baseAddress!.assumingMemoryBound(to: nlmsghdr.self), chain) >= 0,
+                      let tableName = nftnl_chain_get_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue)),
+                      String(cString: tableName) == table.name,
+                      let name = nftnl_chain_get_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue))
+                else { return }
+                names.append(String(cString: name))
+            }
+        }
+        return names
+    }
+
+    /// Every element of `map`, with its owner comment; empty when the map does not exist.
+    public func elements(of map: NFTMap) throws(FirewallError) -> [NFTElement] {
+        let request = elementRequest(map, keys: [], type: NFT_MSG_GETSETELEM.rawValue, flags: NLM_F_DUMP)
+        do {
+            return try dump(request, operation: "list elements of \(map.name)").flatMap { decodeElements($0, map) }
+        } catch let error where error.errno == .noSuchFileOrDirectory {
+            return []
+        }
+    }
+
+    /// The element of `map` with `key`, or nil.
+    public func element(_ key: [NFTValue], in map: NFTMap) throws(FirewallError) -> NFTElement? {
+        let request = elementRequest(map, keys: [key], type: NFT_MSG_GETSETELEM.rawValue, flags: NLM_F_ACK)
+        do {
+            let replies = try socket.perform([NetlinkRequest(operation: "look up element in \(map.name)", bytes: request, isDump: false)])
+            return replies.flatMap { decodeElements($0, map) }.first
+        } catch where error.errno == .noSuchFileOrDirectory {
+            return nil
+        } catch {
+            throw FirewallError(error.operation, errno: error.errno, detail: error.kernelMessage)
+        }
+    }
+
+    /// What the table lacks compared with `expected`: missing chains and elements, in words
+    /// ("chain in_berth0", "element tcp . 8080 … in ports4_any"); empty when all is there.
+    public func missing(from expected: NFTRuleset) throws(FirewallError) -> [String] {
+        let chains = Set(try chainNames())
+        var problems = expected.chains.map(\.chain.name).filter { !chains.contains($0) }.map { "chain \($0)" }
+        for map in expected.maps {
+            guard let wanted = expected.elements[map.name], !wanted.isEmpty else { continue }
+            let present = Set(try elements(of: map))
+            problems += wanted.filter { !present.contains($0) }.map { "element \($0.text) in \(map.name)" }
+        }
+        return problems
+    }
+
+    // MARK: Messages
+
+    private func dump(_ bytes: [UInt8], operation: String) throws(FirewallError) -> [NetlinkMessage] {
+        do {
+            return try socket.perform([NetlinkRequest(operation: operation, bytes: bytes, isDump: true)])
+        } catch {
+            throw FirewallError(error.operation, errno: error.errno, detail: error.kernelMessage)
+        }
+    }
+
+    static func message(type: UInt32, family: NFTFamily, flags: Int32,
+                        _ payload: (UnsafeMutablePointer<nlmsghdr>) -> Void) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let length = buffer.withUnsafeMutableBytes { raw -> Int in
+            let header = nftnl_nlmsg_build_hdr(raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt16(type),
+                                               UInt16(family.rawValue), UInt16(flags), 0)!
+            payload(header)
+            return Int(header.pointee.nlmsg_len)
+        }
+        return Array(buffer[0..<length])
+    }
+
+    private func elementRequest(_ map: NFTMap, keys: [[NFTValue]], type: UInt32, flags: Int32) -> [UInt8] {
+        Self.message(type: type, family: table.family, flags: flags) { header in
+            let set = nftnl_set_alloc()!
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_u32(set, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
+            nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+            nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), map.name)
+            for key in keys {
+                let element = nftnl_set_elem_alloc()!
+                let bytes = key.encoded(concatenated: map.key.fields.count > 1)
+                _ = bytes.withUnsafeBytes { nftnl_set_elem_set(element, UInt16(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+                nftnl_set_elem_add(set, element)
+            }
+            if keys.isEmpty {
+                nftnl_set_nlmsg_build_payload(header, set)
+            } else {
+                nftnl_set_elems_nlmsg_build_payload(header, set)
+            }
+        }
+    }
+
+    private func decodeElements(_ message: NetlinkMessage, _ map: NFTMap) -> [NFTElement] {
+        message.bytes.withUnsafeBytes { raw in
+            let set = nftnl_set_alloc()!
+            defer { nftnl_set_free(set) }
+            guard nftnl_set_elems_nlmsg_parse(raw.baseAddress!.assumingMemoryBound(to: nlmsghdr.self), set) >= 0,
+                  let iterator = nftnl_set_elems_iter_create(set)
+            else { return [] }
+            defer { nftnl_set_elems_iter_destroy(iterator) }
+            var elements: [NFTElement] = []
+            while let element = nftnl_set_elems_iter_next(iterator) {
+                func bytes(_ attribute: Int) -> [UInt8]? {
+                    var length: UInt32 = 0
+                    guard nftnl_set_elem_is_set(element, UInt16(attribute)),
+                          let pointer = nftnl_set_elem_get(element, UInt16(attribute), &length) else { return nil }
+                    return Array(UnsafeRawBufferPointer(start: pointer, count: Int(length)))
+                }
+                guard let keyBytes = bytes(Int(NFTNL_SET_ELEM_KEY)),
+                      let key = [NFTValue].decoded(keyBytes, fields: map.key.fields) else { continue }
+                let data: NFTElement.Data
+                switch map.data {
+                case .verdict:
+                    guard let chain = nftnl_set_elem_get_str(element, UInt16(NFTNL_SET_ELEM_CHAIN)) else { continue }
+                    data = .jump(String(cString: chain))
+                case .values(let fields):
+                    guard let dataBytes = bytes(Int(NFTNL_SET_ELEM_DATA)),
+                          let values = [NFTValue].decoded(dataBytes, fields: fields.fields) else { continue }
+                    data = .values(values)
+                }
+                elements.append(NFTElement(key: key, data: data, comment: bytes(Int(NFTNL_SET_ELEM_USERDATA)).flatMap(Self.comment)))
+            }
+            return elements
+        }
+    }
+
+    /// NFTNL_UDATA_SET_ELEM_COMMENT from element userdata (type, length, NUL-terminated text).
+    static func comment(_ userdata: [UInt8]) -> String? {
+        var offset = 0
+        while offset + 2 <= userdata.count {
+            let type = userdata[offset], length = Int(userdata[offset + 1])
+            guard offset + 2 + length <= userdata.count else { return nil }
+            if type == 0 {
+                return String(decoding: userdata[(offset + 2)..<(offset + 2 + length)].prefix { $0 != 0 }, as: UTF8.self)
+            }
+            offset += 2 + length
+        }
+        return nil
+    }
+}
+
+extension Array where Element == NFTValue {
+    /// The inverse of `encoded`: fields of `fields` types from key or data bytes.
+    static func decoded(_ bytes: [UInt8], fields: [NFTDataType]) -> [NFTValue]? {
+        var values: [NFTValue] = []
+        var offset = 0
+        for field in fields {
+            guard offset + field.size <= bytes.count else { return nil }
+            let slice = [UInt8](bytes[offset..<(offset + field.size)])
+            switch field {
+            case .ipv4Address, .ipv6Address:
+                guard let address = IPAddress(bytes: slice) else { return nil }
+                values.append(.address(address))
+            case .inetProtocol:
+                guard let proto = NFTProtocol(rawValue: slice[0]) else { return nil }
+                values.append(.proto(proto))
+            case .inetService:
+                values.append(.port(UInt16(slice[0]) << 8 | UInt16(slice[1])))
+            case .interfaceName:
+                values.append(.interfaceName(String(decoding: slice.prefix { $0 != 0 }, as: UTF8.self)))
+            }
+            offset += fields.count > 1 ? (field.size + 3) / 4 * 4 : field.size
+        }
+        return values
+    }
+}
