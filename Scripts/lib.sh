@@ -5,7 +5,7 @@
 BERTH_PACKAGES=(
   pkg-config libmnl-dev libnftnl-dev   # build: system-library targets
   util-linux iproute2 nftables         # sandbox (unshare), independent kernel observers (ip -j, nft -j)
-  iputils-ping jq                      # data-plane checks and JSON in scripts
+  iputils-ping netcat-openbsd jq       # data-plane checks (ping, TCP connects) and JSON in scripts
   containernetworking-plugins          # the reference plugins (/usr/lib/cni): interop tests, benchmarks
 )
 

@@ -1,0 +1,180 @@
+import BerthFirewall
+import BerthIP
+import BerthJSON
+import BerthNetlink
+import BerthTestSupport
+import Foundation
+import Testing
+
+/// A "host" with an uplink to an "outside" namespace, Docker-style bridges, and containers on
+/// them. Links are made with `ip` here (berth-bridge will make them later); the firewall is
+/// Berth's, applied in the host namespace.
+final class Topology: @unchecked Sendable {
+    let scope: NamespaceScope
+    let host: ScratchNamespace
+    let outside: ScratchNamespace
+    static let hostUplink = "192.0.2.1"
+    static let outsideAddress = "192.0.2.2"
+    private var listeners: [Process] = []
+
+    init(_ scope: NamespaceScope) throws {
+        self.scope = scope
+        host = try scope.make(loopbackUp: true)
+        outside = try scope.make(loopbackUp: true)
+        try run("ip", "-n", host.name, "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside.name)
+        try run("ip", "-n", host.name, "addr", "add", "\(Self.hostUplink)/24", "dev", "up0")
+        try run("ip", "-n", host.name, "link", "set", "up0", "up")
+        try run("ip", "-n", outside.name, "addr", "add", "\(Self.outsideAddress)/24", "dev", "out0")
+        try run("ip", "-n", outside.name, "link", "set", "out0", "up")
+        try Sysctl.set("net/ipv4/ip_forward", "1", in: host.target)
+    }
+
+    deinit {
+        for listener in listeners {
+            kill(listener.processIdentifier, SIGKILL)  // the runner's threads block SIGTERM; children inherit it
+            listener.waitUntilExit()
+        }
+    }
+
+    func firewall() throws -> Firewall { try Firewall.open(in: host.target) }
+
+    /// A bridge with the gateway address, up, accepting 127.0.0.1 traffic DNAT'd onto it.
+    func addBridge(_ name: String, gateway: String) throws {
+        try run("ip", "-n", host.name, "link", "add", name, "type", "bridge")
+        try run("ip", "-n", host.name, "addr", "add", gateway, "dev", name)
+        try run("ip", "-n", host.name, "link", "set", name, "up")
+        let netlink = try host.netlink()
+        try netlink.ipv4SettingsSet(.named(name), [(.routeLocalnet, 1)])
+    }
+
+    /// A container on `bridge` with `address`, default route via `gateway`, its port hairpinned.
+    @discardableResult
+    func addContainer(bridge: String, address: String, gateway: String) throws -> ScratchNamespace {
+        let container = try scope.make(loopbackUp: true)
+        let port = uniqueName("v")
+        try run("ip", "-n", host.name, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", container.name)
+        try run("ip", "-n", host.name, "link", "set", port, "master", bridge, "up")
+        try run("ip", "-n", container.name, "addr", "add", address, "dev", "eth0")
+        try run("ip", "-n", container.name, "link", "set", "eth0", "up")
+        try run("ip", "-n", container.name, "route", "add", "default", "via", gateway)
+        let netlink = try host.netlink()
+        try netlink.bridgePortSet(try #require(try netlink.link(named: port)).id, hairpin: true)
+        return container
+    }
+
+    /// A TCP listener in `namespace` on `port`, ready when this returns.
+    func listen(in namespace: ScratchNamespace, port: Int) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        process.arguments = ["--net=\(namespace.path)", "nc", "-dlk", String(port)]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        listeners.append(process)
+        for _ in 0..<2000 {
+            if try !namespace.exec("ss", "-Hltn", "sport = :\(port)").isEmpty { return }
+            usleep(1000)
+        }
+        throw CommandFailure(command: "nc -dlk \(port) in \(namespace.name) never listened", status: 1)
+    }
+
+    /// Whether a TCP connection from `namespace` to `address`:`port` succeeds.
+    func connects(from namespace: ScratchNamespace, to address: String, port: Int, timeout: Int = 2) -> Bool {
+        (try? namespace.exec("nc", "-z", "-w", String(timeout), address, String(port))) != nil
+    }
+
+    func pings(from namespace: ScratchNamespace, _ address: String) -> Bool {
+        (try? namespace.exec("ping", "-c", "1", "-W", "1", address)) != nil
+    }
+
+    /// Counters in the outside namespace of packets arriving from each source prefix.
+    func countArrivals(from prefixes: [String]) throws {
+        try outside.nft("add", "table", "ip", "watch")
+        try outside.nft("add", "chain", "ip", "watch", "in", "{ type filter hook input priority 0; }")
+        for prefix in prefixes { try outside.nft("add", "rule", "ip", "watch", "in", "ip", "saddr", prefix, "counter") }
+    }
+
+    /// Packets counted per source prefix, in the order given to `countArrivals`.
+    func arrivals() throws -> [Int] {
+        let json = try JSON.parse(try outside.nft("-j", "list", "chain", "ip", "watch", "in"))
+        return (json["nftables"]?.arrayValue ?? []).compactMap { item -> Int? in
+            guard let expressions = item["rule"]?["expr"]?.arrayValue else { return nil }
+            return expressions.compactMap { $0["counter"]?["packets"]?.intValue }.first
+        }
+    }
+}
+
+
+
+@Suite(needsKernel)
+struct DataPlaneTests {
+    let scope = NamespaceScope()
+    let network = FirewallNetwork(bridge: "berth0", subnets: [IPPrefix("10.88.0.0/16")!])
+
+    @Test func theOutsideSeesTheHostsAddressThroughMasquerade() throws {
+        let topology = try Topology(scope)
+        try topology.addBridge("berth0", gateway: "10.88.0.1/16")
+        let container = try topology.addContainer(bridge: "berth0", address: "10.88.0.5/16", gateway: "10.88.0.1")
+        try topology.firewall().apply(network: network)
+        try topology.countArrivals(from: ["\(Topology.hostUplink)", "10.88.0.0/16"])
+
+        #expect(topology.pings(from: container, Topology.outsideAddress))
+        let counts = try topology.arrivals()
+        #expect(counts[0] > 0 && counts[1] == 0, "from host address / from container subnet: \(counts)")
+    }
+
+    @Test func withoutMasqueradeTheOutsideSeesTheContainersAddress() throws {
+        let topology = try Topology(scope)
+        try topology.addBridge("berth0", gateway: "10.88.0.1/16")
+        let container = try topology.addContainer(bridge: "berth0", address: "10.88.0.5/16", gateway: "10.88.0.1")
+        try topology.firewall().apply(network: FirewallNetwork(bridge: "berth0", subnets: [IPPrefix("10.88.0.0/16")!], masquerade: false))
+        try topology.countArrivals(from: ["\(Topology.hostUplink)", "10.88.0.0/16"])
+
+        _ = topology.pings(from: container, Topology.outsideAddress)  // no way back without a route: only arrival counts
+        let counts = try topology.arrivals()
+        #expect(counts[0] == 0 && counts[1] > 0, "from host address / from container subnet: \(counts)")
+    }
+
+    @Test func aPublishedPortAnswersFromEverywhereAndAnUnpublishedOneFromNowhereOutside() throws {
+        let topology = try Topology(scope)
+        try topology.addBridge("berth0", gateway: "10.88.0.1/16")
+        let web = try topology.addContainer(bridge: "berth0", address: "10.88.0.5/16", gateway: "10.88.0.1")
+        let sibling = try topology.addContainer(bridge: "berth0", address: "10.88.0.6/16", gateway: "10.88.0.1")
+        try topology.firewall().apply(network: network, publishing: [
+            PortMapping(proto: .tcp, hostPort: 8080, containerIP: IPAddress("10.88.0.5")!, containerPort: 80),
+        ], owner: "web/eth0")
+        try topology.listen(in: web, port: 80)
+        try topology.listen(in: web, port: 81)
+
+        #expect(topology.connects(from: topology.outside, to: Topology.hostUplink, port: 8080), "from outside")
+        #expect(topology.connects(from: topology.host, to: Topology.hostUplink, port: 8080), "from the host")
+        #expect(topology.connects(from: topology.host, to: "127.0.0.1", port: 8080), "from the host's 127.0.0.1")
+        #expect(topology.connects(from: sibling, to: Topology.hostUplink, port: 8080), "from a sibling (hairpin)")
+        #expect(topology.connects(from: web, to: Topology.hostUplink, port: 8080), "from itself (hairpin)")
+
+        // The outside reaching container addresses directly gets nothing, published or not.
+        try run("ip", "-n", topology.outside.name, "route", "add", "10.88.0.0/16", "via", Topology.hostUplink)
+        #expect(!topology.connects(from: topology.outside, to: "10.88.0.5", port: 81, timeout: 1), "unpublished port from outside")
+        #expect(!topology.connects(from: topology.outside, to: "10.88.0.5", port: 80, timeout: 1), "container address from outside")
+        #expect(!topology.connects(from: topology.outside, to: Topology.hostUplink, port: 8081, timeout: 1))
+        // The host itself still reaches its containers.
+        #expect(topology.connects(from: topology.host, to: "10.88.0.5", port: 81))
+    }
+
+    @Test func twoNetworksCannotReachEachOther() throws {
+        let topology = try Topology(scope)
+        try topology.addBridge("berth0", gateway: "10.88.0.1/16")
+        try topology.addBridge("berth1", gateway: "10.89.0.1/16")
+        let first = try topology.addContainer(bridge: "berth0", address: "10.88.0.5/16", gateway: "10.88.0.1")
+        let second = try topology.addContainer(bridge: "berth1", address: "10.89.0.5/16", gateway: "10.89.0.1")
+        let firewall = try topology.firewall()
+        try firewall.apply(network: network)
+        try firewall.apply(network: FirewallNetwork(bridge: "berth1", subnets: [IPPrefix("10.89.0.0/16")!]))
+
+        #expect(!topology.pings(from: first, "10.89.0.5"))
+        #expect(!topology.pings(from: second, "10.88.0.5"))
+        #expect(topology.pings(from: first, Topology.outsideAddress))
+        #expect(topology.pings(from: second, Topology.outsideAddress))
+        #expect(topology.pings(from: first, "10.88.0.1"))
+    }
+}
