@@ -78,7 +78,7 @@ let package = Package(
         // Benchmarks (Scripts/bench.sh): release builds run inside a network sandbox.
         .executableTarget(
             name: "berth-bench",
-            dependencies: ["BerthNetlink", "BerthIP", "BerthIPAM", "BerthCNI"],
+            dependencies: ["BerthNetlink", "BerthIP", "BerthIPAM", "BerthCNI", "BerthFirewall"],
             path: "Benchmarks/berth-bench"
         ),
 

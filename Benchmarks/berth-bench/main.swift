@@ -25,11 +25,18 @@ case "ipam":
         FileDescriptorOutput.standardError.write("berth-bench ipam: \(error)\n")
         exit(1)
     }
+case "nft":
+    do {
+        try FirewallBenchmark(iterations: arguments.dropFirst().first.flatMap { Int($0) } ?? 300).run()
+    } catch {
+        FileDescriptorOutput.standardError.write("berth-bench nft: \(error)\n")
+        exit(1)
+    }
 default:
-    FileDescriptorOutput.standardError.write("usage: berth-bench netlink|ipam [iterations]\n")
+    FileDescriptorOutput.standardError.write("usage: berth-bench netlink|ipam|nft [iterations]\n")
     exit(2)
 }
 
 struct BenchmarkSetupError: Error, CustomStringConvertible {
-    var description: String { "cannot find this executable's directory" }
+    var description: String { "benchmark setup failed (executable directory or a helper process)" }
 }

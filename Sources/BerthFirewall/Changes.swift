@@ -61,6 +61,31 @@ extension FirewallBatch {
         deleteTable(destroy: destroy)
     }
 
+    /// What is missing or different in `state` for the table and `networks`: the table, maps,
+    /// chains, and the rules of chains whose rules differ (replaced whole). Nothing when all is
+    /// in place, so a container ADD does not rewrite rules, which would make the kernel walk
+    /// every element of the maps those rules use.
+    public mutating func repair(_ state: FirewallState, networks: [FirewallNetwork]) {
+        guard state.tableExists else {
+            ensureTable()
+            for network in networks { ensure(network) }
+            return
+        }
+        for map in FirewallLayout.maps where !state.maps.contains(map.name) { addMap(map) }
+        let chains = FirewallLayout.staticChains + networks.flatMap { FirewallLayout.chains(of: $0) }
+        for (chain, rules) in chains {
+            if !state.chains.contains(chain.name) {
+                addChain(chain)
+                for rule in rules { addRule(rule, to: chain.name) }
+            } else if state.rules[chain.name, default: []] != rules.map({ $0.bytecodeLines(chain: chain.name) }) {
+                replaceChain(chain, rules: rules)
+            }
+        }
+        for network in networks {
+            for (map, element) in FirewallLayout.elements(of: network) { addElements([element], to: map, exclusive: false) }
+        }
+    }
+
     /// Creates the chain if needed and replaces its rules.
     mutating func replaceChain(_ chain: NFTChain, rules: [NFTRule]) {
         addChain(chain)

@@ -345,8 +345,37 @@ extension NFTRule {
         let batch = FirewallBatch(table: table)
         let object = batch.ruleObject(self, chain: chain)
         defer { nftnl_rule_free(object) }
+        return Self.text(of: object)
+    }
+
+    /// Just the expression lines ("  [ meta load iifname => reg 1 ]"), for comparisons.
+    public func bytecodeLines(chain: String) -> [String] {
+        bytecodeText(chain: chain).split(separator: "\n").map(String.init).filter { $0.hasPrefix("  [ ") }
+    }
+
+    /// The expression lines of a rule the kernel dumped, without what the kernel fills in on its
+    /// own (lookup flags 0; nat `addr_max`/`proto_max` equal to the minimums and the flags they
+    /// imply), so they compare equal to the lines of the rule as sent.
+    static func bytecodeLines(of rule: OpaquePointer) -> [String] {
+        text(of: rule).split(separator: "\n").map(String.init).filter { $0.hasPrefix("  [ ") }.map { line in
+            var line = line
+            if line.hasPrefix("  [ lookup "), line.hasSuffix(" 0x0 ]") { line = String(line.dropLast(" 0x0 ]".count)) + " ]" }
+            if line.hasPrefix("  [ nat ") {
+                var tokens = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+                while let index = tokens.firstIndex(where: { $0 == "addr_max" || $0 == "proto_max" }),
+                      index + 2 < tokens.count, tokens[index + 1] == "reg" {
+                    tokens.removeSubrange(index...(index + 2))
+                }
+                line = tokens.joined(separator: " ")
+                if line.hasSuffix(" flags 0x3 ]") { line = String(line.dropLast(" flags 0x3 ]".count)) + " ]" }
+            }
+            return line
+        }
+    }
+
+    private static func text(of rule: OpaquePointer) -> String {
         var buffer = [CChar](repeating: 0, count: 8192)
-        _ = nftnl_rule_snprintf(&buffer, buffer.count, object, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
+        _ = nftnl_rule_snprintf(&buffer, buffer.count, rule, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -154,15 +154,15 @@ public final class Firewall {
 
     // MARK: Changes
 
-    /// Ensures the table and `network`, and publishes `ports` for `owner`, in one transaction:
-    /// what a container ADD does. A host port already published fails the whole transaction
-    /// with an error naming the port and its owner.
+    /// Ensures the table and `network` (repairing whatever is missing or altered) and publishes
+    /// `ports` for `owner`, in one transaction: what a container ADD does. The table is read
+    /// first (a few small dumps) and only what differs is rewritten. A host port already
+    /// published fails the whole transaction with an error naming the port and its owner.
     public func apply(network: FirewallNetwork, publishing ports: [PortMapping] = [], owner: String = "") throws {
         func attempt(exclusive: Bool) throws {
             try transact { _ in
                 var batch = FirewallBatch(table: table)
-                batch.ensureTable()
-                batch.ensure(network)
+                batch.repair(try state(), networks: [network])
                 batch.publish(ports, owner: owner, exclusive: exclusive)
                 return batch
             }

@@ -183,3 +183,69 @@ extension Array where Element == NFTValue {
         return values
     }
 }
+
+/// What the kernel's table holds, enough to decide what to repair: chain and map names, and
+/// each chain's rules as bytecode text (libnftnl's rendering, comparable with `bytecodeText`).
+public struct FirewallState: Sendable {
+    public var chains: Set<String> = []
+    public var maps: Set<String> = []
+    public var rules: [String: [[String]]] = [:]
+
+    public var tableExists: Bool { !chains.isEmpty || !maps.isEmpty }
+}
+
+extension Firewall {
+    /// Chains, maps and rules of the table: three small dumps whose size does not depend on how
+    /// many containers or ports there are.
+    public func state() throws(FirewallError) -> FirewallState {
+        var state = FirewallState()
+        state.chains = Set(try chainNames())
+        let sets = Self.message(type: NFT_MSG_GETSET.rawValue, family: table.family, flags: NLM_F_DUMP) { header in
+            let set = nftnl_set_alloc()!
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+            nftnl_set_nlmsg_build_payload(header, set)
+        }
+        for reply in try dumpIgnoringMissingTable(sets, operation: "list maps of \(table.name)") {
+            reply.bytes.withUnsafeBytes { raw in
+                let set = nftnl_set_alloc()!
+                defer { nftnl_set_free(set) }
+                guard nftnl_set_nlmsg_parse(raw.baseAddress!.assumingMemoryBound(to: nlmsghdr.self), set) >= 0,
+                      let name = nftnl_set_get_str(set, UInt16(NFTNL_SET_NAME.rawValue)),
+                      let tableName = nftnl_set_get_str(set, UInt16(NFTNL_SET_TABLE.rawValue)),
+                      String(cString: tableName) == table.name
+                else { return }
+                state.maps.insert(String(cString: name))
+            }
+        }
+        let rules = Self.message(type: NFT_MSG_GETRULE.rawValue, family: table.family, flags: NLM_F_DUMP) { header in
+            let rule = nftnl_rule_alloc()!
+            defer { nftnl_rule_free(rule) }
+            nftnl_rule_set_str(rule, UInt16(NFTNL_RULE_TABLE.rawValue), table.name)
+            nftnl_rule_nlmsg_build_payload(header, rule)
+        }
+        for reply in try dumpIgnoringMissingTable(rules, operation: "list rules of \(table.name)") {
+            reply.bytes.withUnsafeBytes { raw in
+                let rule = nftnl_rule_alloc()!
+                defer { nftnl_rule_free(rule) }
+                guard nftnl_rule_nlmsg_parse(raw.baseAddress!.assumingMemoryBound(to: nlmsghdr.self), rule) >= 0,
+                      let tableName = nftnl_rule_get_str(rule, UInt16(NFTNL_RULE_TABLE.rawValue)),
+                      String(cString: tableName) == table.name,
+                      let chain = nftnl_rule_get_str(rule, UInt16(NFTNL_RULE_CHAIN.rawValue))
+                else { return }
+                state.rules[String(cString: chain), default: []].append(NFTRule.bytecodeLines(of: rule))
+            }
+        }
+        return state
+    }
+
+    private func dumpIgnoringMissingTable(_ bytes: [UInt8], operation: String) throws(FirewallError) -> [NetlinkMessage] {
+        do {
+            return try socket.perform([NetlinkRequest(operation: operation, bytes: bytes, isDump: true)])
+        } catch where error.errno == .noSuchFileOrDirectory {
+            return []
+        } catch {
+            throw FirewallError(error.operation, errno: error.errno, detail: error.kernelMessage)
+        }
+    }
+}

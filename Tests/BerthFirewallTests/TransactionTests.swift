@@ -190,6 +190,17 @@ struct TransactionTests {
         #expect(try namespace.nft("list", "table", "inet", "berth") == whole)
     }
 
+    /// A second ADD on an intact table rewrites no rule: rule handles stay the same.
+    @Test func anIntactTableIsLeftAsItIs() throws {
+        let namespace = try scope.make()
+        let firewall = try self.firewall(namespace)
+        try firewall.apply(network: berth0)
+        let before = try namespace.nft("-a", "list", "table", "inet", "berth")
+        try firewall.apply(network: berth0, publishing: [samplePorts[0].mapping], owner: "a/eth0")
+        try firewall.withdraw([samplePorts[0].mapping], owner: "a/eth0")
+        #expect(try namespace.nft("-a", "list", "table", "inet", "berth") == before)
+    }
+
     @Test func theReadSideDecodesElementsAndFindsWhatIsMissing() throws {
         let namespace = try scope.make()
         let firewall = try self.firewall(namespace)
