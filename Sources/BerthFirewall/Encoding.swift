@@ -21,6 +21,8 @@ public struct FirewallBatch: Sendable {
     }
 
     public private(set) var messages: [Message] = []
+    /// Elements per message: a netlink message must fit the 64 KiB of one attribute length.
+    static let elementsPerMessage = 256
     public let table: NFTTable
     private var setIDs: [String: UInt32] = [:]
 
@@ -172,6 +174,12 @@ public struct FirewallBatch: Sendable {
     /// than left as it is.
     public mutating func addElements(_ elements: [NFTElement], to map: NFTMap, exclusive: Bool) {
         guard !elements.isEmpty else { return }  // an empty element list is EINVAL
+        guard elements.count <= Self.elementsPerMessage else {
+            for start in stride(from: 0, to: elements.count, by: Self.elementsPerMessage) {
+                addElements(Array(elements[start..<min(elements.count, start + Self.elementsPerMessage)]), to: map, exclusive: exclusive)
+            }
+            return
+        }
         let what = elements.count == 1 ? "element \(elements[0].text)" : "\(elements.count) elements"
         appendElements("add \(what) to \(map.name)", type: NFT_MSG_NEWSETELEM.rawValue,
                        flags: NLM_F_CREATE | (exclusive ? NLM_F_EXCL : 0), elements, map, withData: true)
@@ -180,6 +188,12 @@ public struct FirewallBatch: Sendable {
     /// Removes elements by key in one message; `destroy` also succeeds for keys already gone.
     public mutating func deleteElements(_ elements: [NFTElement], from map: NFTMap, destroy: Bool) {
         guard !elements.isEmpty else { return }
+        guard elements.count <= Self.elementsPerMessage else {
+            for start in stride(from: 0, to: elements.count, by: Self.elementsPerMessage) {
+                deleteElements(Array(elements[start..<min(elements.count, start + Self.elementsPerMessage)]), from: map, destroy: destroy)
+            }
+            return
+        }
         let what = elements.count == 1 ? "element \(elements[0].text)" : "\(elements.count) elements"
         appendElements("remove \(what) from \(map.name)",
                        type: destroy ? UInt32(NFTDestroyMessage.setElement.rawValue) : NFT_MSG_DELSETELEM.rawValue,

@@ -103,6 +103,7 @@ public final class Firewall {
         bytes += Self.batchMarker(type: UInt16(NFNL_MSG_BATCH_END), sequence: end, generation: nil)
 
         let summary = batch.messages.count == 1 ? batch.messages[0].operation : "nftables transaction (\(batch.messages.count) changes)"
+        if bytes.count > 64 * 1024 { socket.reserveSendBuffer(bytes.count) }
         let replies: [NetlinkSocket.Acknowledgement]
         do {
             replies = try socket.sendBatch(bytes, sequences: begin...end, operation: summary)

@@ -123,6 +123,20 @@ public final class NetlinkSocket: NetlinkTransport {
         return reply.messages
     }
 
+    /// Makes room for sending `bytes` in one sendmsg: netlink refuses a message larger than the
+    /// socket's send buffer (EMSGSIZE). SO_SNDBUFFORCE lifts the sysctl cap for root.
+    public func reserveSendBuffer(_ bytes: Int) {
+        let fd = mnl_socket_get_fd(socket)
+        var size = Int32(clamping: bytes + 4096)
+        var current: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        // The kernel reports twice the value set (bookkeeping overhead).
+        if getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &length) == 0, current / 2 >= size { return }
+        if setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
     /// A reply the kernel queued for a batch: the sequence it answers, and the error (nil for an
     /// ACK) with the kernel's explanation.
     public struct Acknowledgement: Sendable, Equatable {

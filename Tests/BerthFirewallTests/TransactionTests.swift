@@ -190,6 +190,27 @@ struct TransactionTests {
         #expect(try namespace.nft("list", "table", "inet", "berth") == whole)
     }
 
+    /// Twenty thousand elements in one transaction: split over messages, one sendmsg, no
+    /// EMSGSIZE or ENOBUFS.
+    @Test func aLargeBatchCommitsAtOnce() throws {
+        let namespace = try scope.make()
+        let firewall = try self.firewall(namespace)
+        try firewall.apply(network: berth0)
+        let ports = (0..<20_000).map {
+            PortMapping(proto: .tcp, hostPort: UInt16(10_000 + $0), containerIP: IPAddress(v4: 0x0A58_0000 + UInt32($0 % 60_000) + 2),
+                        containerPort: 80)
+        }
+        let generation = try firewall.generation()
+        var batch = FirewallBatch()
+        batch.publish(ports, owner: "bulk")
+        #expect(batch.messages.count > 1)
+        try firewall.commit(batch)
+        #expect(try firewall.generation() == generation + 1)
+        #expect(try firewall.elements(of: FirewallLayout.ports4Any).count == 20_000)
+        try firewall.withdraw(ports, owner: "bulk")
+        #expect(try firewall.elements(of: FirewallLayout.ports4Any).isEmpty)
+    }
+
     /// A second ADD on an intact table rewrites no rule: rule handles stay the same.
     @Test func anIntactTableIsLeftAsItIs() throws {
         let namespace = try scope.make()
