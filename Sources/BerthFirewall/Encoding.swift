@@ -49,28 +49,29 @@ public struct FirewallBatch: Sendable {
 
     /// Creates the table, or leaves it as it is when it exists.
     public mutating func addTable() {
-        let table = self.table
-        append("create table \(table.family.name) \(table.name)", type: NFT_MSG_NEWTABLE.rawValue, flags: NLM_F_CREATE) { header in
-            let object = nftnl_table_alloc()!
-            defer { nftnl_table_free(object) }
-            nftnl_table_set_u32(object, UInt16(NFTNL_TABLE_FAMILY.rawValue), table.family.rawValue)
-            nftnl_table_set_str(object, UInt16(NFTNL_TABLE_NAME.rawValue), table.name)
-            nftnl_table_set_u32(object, UInt16(NFTNL_TABLE_FLAGS.rawValue), 0)
-            nftnl_table_nlmsg_build_payload(header, object)
+        let object = tableObject()
+        defer { nftnl_table_free(object) }
+        nftnl_table_set_u32(object, UInt16(NFTNL_TABLE_FLAGS.rawValue), 0)
+        append("create table \(table.family.name) \(table.name)", type: NFT_MSG_NEWTABLE.rawValue, flags: NLM_F_CREATE) {
+            nftnl_table_nlmsg_build_payload($0, object)
         }
     }
 
     /// Deletes the table and everything in it; `destroy` also succeeds when it is gone.
     public mutating func deleteTable(destroy: Bool) {
-        let table = self.table
+        let object = tableObject()
+        defer { nftnl_table_free(object) }
         let type = destroy ? UInt32(NFTDestroyMessage.table.rawValue) : NFT_MSG_DELTABLE.rawValue
-        append("delete table \(table.family.name) \(table.name)", type: type, flags: 0) { header in
-            let object = nftnl_table_alloc()!
-            defer { nftnl_table_free(object) }
-            nftnl_table_set_u32(object, UInt16(NFTNL_TABLE_FAMILY.rawValue), table.family.rawValue)
-            nftnl_table_set_str(object, UInt16(NFTNL_TABLE_NAME.rawValue), table.name)
-            nftnl_table_nlmsg_build_payload(header, object)
+        append("delete table \(table.family.name) \(table.name)", type: type, flags: 0) {
+            nftnl_table_nlmsg_build_payload($0, object)
         }
+    }
+
+    private func tableObject() -> OpaquePointer {
+        let object = nftnl_table_alloc()!
+        nftnl_table_set_u32(object, UInt16(NFTNL_TABLE_FAMILY.rawValue), table.family.rawValue)
+        nftnl_table_set_str(object, UInt16(NFTNL_TABLE_NAME.rawValue), table.name)
+        return object
     }
 
     // MARK: Chains and rules

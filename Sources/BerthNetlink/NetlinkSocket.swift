@@ -164,20 +164,29 @@ public final class NetlinkSocket: NetlinkTransport {
                 if errno == EAGAIN || errno == EWOULDBLOCK { return acknowledgements }
                 throw NetlinkError(operation, Errno(rawValue: errno))
             }
-            receiveBuffer.withUnsafeBytes { buffer in
-                var remaining = Int32(count)
-                var header = UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: nlmsghdr.self))
-                while mnl_nlmsg_ok(header, remaining) {
-                    let message = header.pointee
-                    let raw = UnsafeRawBufferPointer(start: header, count: Int(message.nlmsg_len))
-                    header = UnsafePointer(mnl_nlmsg_next(header, &remaining)!)
-                    guard message.nlmsg_pid == portID, sequences.contains(message.nlmsg_seq),
-                          Int32(message.nlmsg_type) == NLMSG_ERROR, raw.count >= 20 else { continue }
-                    let code = raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
-                    acknowledgements.append(Acknowledgement(sequence: message.nlmsg_seq,
-                                                            errno: code == 0 ? nil : Errno(rawValue: -code),
-                                                            kernelMessage: code == 0 ? nil : Self.extendedMessage(raw)))
-                }
+            forEachReply(count: count, sequences: sequences) { message, raw in
+                guard Int32(message.nlmsg_type) == NLMSG_ERROR, raw.count >= 20 else { return }
+                let code = raw.loadUnaligned(fromByteOffset: 16, as: Int32.self)
+                acknowledgements.append(Acknowledgement(sequence: message.nlmsg_seq,
+                                                        errno: code == 0 ? nil : Errno(rawValue: -code),
+                                                        kernelMessage: code == 0 ? nil : Self.extendedMessage(raw)))
+            }
+        }
+    }
+
+    /// Calls `body` for each message of the `count` bytes just received that answers us: our
+    /// port id and a sequence number in `sequences`.
+    private func forEachReply(count: Int, sequences: ClosedRange<UInt32>,
+                              _ body: (nlmsghdr, UnsafeRawBufferPointer) -> Void) {
+        receiveBuffer.withUnsafeBytes { buffer in
+            var remaining = Int32(count)
+            var header = UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: nlmsghdr.self))
+            while mnl_nlmsg_ok(header, remaining) {
+                let message = header.pointee
+                let raw = UnsafeRawBufferPointer(start: header, count: Int(message.nlmsg_len))
+                header = UnsafePointer(mnl_nlmsg_next(header, &remaining)!)
+                guard message.nlmsg_pid == portID, sequences.contains(message.nlmsg_seq) else { continue }
+                body(message, raw)
             }
         }
     }
@@ -213,33 +222,24 @@ public final class NetlinkSocket: NetlinkTransport {
                 if errno == EINTR { continue }
                 throw NetlinkError(operation, Errno(rawValue: errno))
             }
-            receiveBuffer.withUnsafeBytes { buffer in
-                var remaining = Int32(count)
-                var header = UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: nlmsghdr.self))
-                while mnl_nlmsg_ok(header, remaining) {
-                    let message = header.pointee
-                    let raw = UnsafeRawBufferPointer(start: header, count: Int(message.nlmsg_len))
-                    header = UnsafePointer(mnl_nlmsg_next(header, &remaining)!)
-                    // Only replies to this request: our port id and a sequence we sent.
-                    guard message.nlmsg_pid == portID, sequences.contains(message.nlmsg_seq) else { continue }
-                    switch Int32(message.nlmsg_type) {
-                    case NLMSG_ERROR:
-                        let code = raw.count >= 20 ? raw.loadUnaligned(fromByteOffset: 16, as: Int32.self) : -EPROTO
-                        if code != 0 {
-                            reply.failures.append((message.nlmsg_seq, Errno(rawValue: -code), Self.extendedMessage(raw)))
-                        }
-                        acknowledged += 1
-                        if acknowledged >= expectedACKs { finished = true }
-                    case NLMSG_DONE:
-                        let code = raw.count >= 20 ? raw.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0
-                        if code < 0 { reply.failures.append((message.nlmsg_seq, Errno(rawValue: -code), nil)) }
-                        finished = true
-                    case NLMSG_NOOP:
-                        break
-                    default:
-                        if Int32(message.nlmsg_flags) & NLM_F_DUMP_INTR != 0 { reply.interrupted = true }
-                        reply.messages.append(NetlinkMessage(bytes: Array(raw)))
+            forEachReply(count: count, sequences: sequences) { message, raw in
+                switch Int32(message.nlmsg_type) {
+                case NLMSG_ERROR:
+                    let code = raw.count >= 20 ? raw.loadUnaligned(fromByteOffset: 16, as: Int32.self) : -EPROTO
+                    if code != 0 {
+                        reply.failures.append((message.nlmsg_seq, Errno(rawValue: -code), Self.extendedMessage(raw)))
                     }
+                    acknowledged += 1
+                    if acknowledged >= expectedACKs { finished = true }
+                case NLMSG_DONE:
+                    let code = raw.count >= 20 ? raw.loadUnaligned(fromByteOffset: 16, as: Int32.self) : 0
+                    if code < 0 { reply.failures.append((message.nlmsg_seq, Errno(rawValue: -code), nil)) }
+                    finished = true
+                case NLMSG_NOOP:
+                    break
+                default:
+                    if Int32(message.nlmsg_flags) & NLM_F_DUMP_INTR != 0 { reply.interrupted = true }
+                    reply.messages.append(NetlinkMessage(bytes: Array(raw)))
                 }
             }
         }
