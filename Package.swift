@@ -50,6 +50,14 @@ let package = Package(
             name: "BerthFirewall",
             dependencies: ["BerthNetlink", "BerthIP", "CMnl", "CNftnl"]
         ),
+        // berth-bridge: Docker's default network mode over the layers above.
+        .target(
+            name: "BerthBridge",
+            dependencies: [
+                "BerthCNI", "BerthIPAM", "BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // rtnetlink and nfnetlink sockets, bound to network namespaces.
         .target(
             name: "BerthNetlink",
@@ -61,6 +69,7 @@ let package = Package(
 
         // Plugins: thin executables over the library modules.
         .executableTarget(name: "berth-ipam", dependencies: ["BerthIPAM", "BerthCNI"]),
+        .executableTarget(name: "berth-bridge", dependencies: ["BerthBridge", "BerthCNI"]),
 
         // Test fixtures: a scripted IPAM plugin and a minimal plugin on the entry point. Tests run
         // them from the build's products directory (`swift build --build-tests` builds them).
@@ -97,6 +106,7 @@ let package = Package(
         ),
         .testTarget(name: "BerthIPAMTests", dependencies: ["BerthIPAM", "BerthCNI", "BerthIP", "BerthJSON", "BerthTestSupport"]),
         .testTarget(name: "BerthFirewallTests", dependencies: ["BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
+        .testTarget(name: "BerthBridgeTests", dependencies: ["BerthBridge", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthFirewall", "BerthTestSupport"]),
         .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

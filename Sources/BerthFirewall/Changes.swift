@@ -29,6 +29,7 @@ extension FirewallBatch {
     /// Withdraws published ports; ports already gone are fine. Without DESTROY, the elements
     /// are first (re)created, so that deleting them cannot fail.
     public mutating func unpublish(_ ports: [PortMapping], owner: String, destroy: Bool) {
+        guard !ports.isEmpty else { return }
         let grouped = Self.group(ports.map { FirewallLayout.element(of: $0, owner: owner) })
         if !destroy {
             ensureTable()

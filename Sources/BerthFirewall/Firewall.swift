@@ -178,12 +178,18 @@ public final class Firewall {
         }
     }
 
-    /// Withdraws `owner`'s published ports; those already gone are fine.
+    /// Withdraws `owner`'s published ports; those already gone, or published by someone else
+    /// since, are left alone. The ownership check and the removal are one optimistic
+    /// transaction: a change in between makes it start over.
     public func withdraw(_ ports: [PortMapping], owner: String) throws {
         guard !ports.isEmpty else { return }
         try transact { _ in
+            let owned = try ports.filter { port in
+                let (map, element) = FirewallLayout.element(of: port, owner: owner)
+                return try self.element(element.key, in: map)?.comment == owner
+            }
             var batch = FirewallBatch(table: table)
-            batch.unpublish(ports, owner: owner, destroy: supportsDestroy)
+            batch.unpublish(owned, owner: owner, destroy: supportsDestroy)
             return batch
         }
     }

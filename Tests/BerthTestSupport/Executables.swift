@@ -20,9 +20,10 @@ public struct ProcessOutcome: Sendable {
 
 /// Runs a built executable (a name in the products directory, or an absolute path) with exactly
 /// `environment` and `stdin`, and waits for it.
-public func runExecutable(_ name: String, environment: [String], stdin: [UInt8]) throws -> ProcessOutcome {
+public func runExecutable(_ name: String, arguments: [String] = [], environment: [String], stdin: [UInt8]) throws -> ProcessOutcome {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : "\(productsDirectory)/\(name)")
+    process.arguments = arguments
     process.environment = Dictionary(environment.compactMap { variable -> (String, String)? in
         guard let equals = variable.firstIndex(of: "=") else { return nil }
         return (String(variable[..<equals]), String(variable[variable.index(after: equals)...]))

@@ -1,0 +1,235 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCNI
+import BerthFirewall
+import BerthIP
+import BerthIPAM
+import BerthNetlink
+
+/// berth-bridge's operations. ADD here; DEL, CHECK, GC and STATUS beside it.
+public enum Bridge {
+    /// ADD: bridge, addresses, veth born in the container, container side in one round trip,
+    /// firewall, record; any failure after a side effect undoes what was done, newest first.
+    public static func add(_ request: CNIRequest) throws -> CNIResult {
+        let config = try BridgeConfig(request)
+        let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
+        let addresses = try AddressSource(request, type: config.ipamType)
+        let host = try RouteNetlink.current()
+        return try records.locked {
+            var undo = UndoStack()
+            do {
+                return try add(request, config, records, addresses, host, &undo)
+            } catch {
+                let failure = cniError(error)
+                let leftovers = undo.run()
+                guard leftovers.isEmpty else {
+                    throw CNIError(failure.code, failure.msg,
+                                   details: ([failure.details] + ["could not undo: " + leftovers.joined(separator: "; ")])
+                                       .filter { !$0.isEmpty }.joined(separator: "; "))
+                }
+                throw failure
+            }
+        }
+    }
+
+    private static func add(_ request: CNIRequest, _ config: BridgeConfig, _ records: RecordStore,
+                            _ addresses: AddressSource, _ host: RouteNetlink, _ undo: inout UndoStack) throws -> CNIResult {
+        let environment = request.environment
+        let netnsFD = open(environment.netns, O_RDONLY | O_CLOEXEC)
+        guard netnsFD >= 0 else {
+            throw CNIError(.unknownContainer, "cannot open the container's network namespace \(environment.netns): \(String(cString: strerror(errno)))")
+        }
+        defer { close(netnsFD) }
+        let mtu = try config.mtu ?? defaultRouteMTU(host)
+        let bridge = try ensureBridge(host, config, mtu: mtu)
+
+        // Addresses.
+        let ipam = try addresses.add(request)
+        undo.push("release addresses") { try addresses.release(request, attachment: request.attachment) }
+        guard !ipam.ips.isEmpty else {
+            throw CNIError(.invalidConfig, "invalid network configuration: ipam: IPAM plugin \(config.ipamType) returned no address")
+        }
+        if config.isGateway { try ensureGateways(host, bridge: bridge, ipam.ips, config) }
+        try enableForwarding(for: ipam.ips)
+
+        // The veth, its container end born in the container's namespace.
+        let containerMAC = config.mac ?? dockerStyleMAC(for: ipam.ips)
+        let (hostEnd, peerIndex) = try createVeth(host, config, bridge: bridge, mtu: mtu, mac: containerMAC,
+                                                  netnsFD: netnsFD, netns: environment.netns, ifname: environment.ifname)
+        undo.push("delete \(hostEnd.name)") { try deleteLink(.named(hostEnd.name), in: host) }
+        let ports = config.portMappings(for: ipam.ips.map(\.address.address))
+        let hairpin = config.hairpinMode ?? !ports.isEmpty
+        if hairpin || !config.icc {
+            try host.bridgePortSet(hostEnd.id, hairpin: hairpin, isolated: config.icc ? nil : true)
+        }
+
+        // The container side in one round trip.
+        let inside = try RouteNetlink.open(in: .path(environment.netns))
+        let eth0: LinkID
+        if let peerIndex {
+            eth0 = LinkID(index: peerIndex, name: environment.ifname)
+        } else {
+            // Kernels before 6.3 do not echo the new link: look the peer up.
+            guard let link = try inside.link(named: environment.ifname) else {
+                throw CNIError(.netlinkFailed, "\(environment.ifname) did not appear in \(environment.netns)")
+            }
+            eth0 = link.id
+        }
+        let (requests, routes, defaultGateways) = containerSide(eth0, ipam, config)
+        try inside.perform(requests)
+
+        // Firewall: the network's objects and this container's ports, one transaction.
+        let record = AttachmentRecord(containerID: environment.containerID, ifname: environment.ifname, network: config.network,
+                                      netns: environment.netns, bridge: config.bridge, hostInterface: hostEnd.name,
+                                      ips: ipam.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway) },
+                                      defaultGateways: defaultGateways, ports: ports, masquerade: config.ipMasq, icc: config.icc)
+        let firewall = try Firewall.current()
+        try firewall.apply(network: record.firewallNetwork, publishing: ports, owner: record.owner)
+        if !ports.isEmpty {
+            undo.push("withdraw published ports") { try firewall.withdraw(ports, owner: record.owner) }
+        }
+
+        try records.save(record)
+        undo.push("remove the attachment record") { try records.remove(record.attachment) }
+
+        return CNIResult(
+            interfaces: [
+                .init(name: bridge.name, mac: bridge.mac?.description, mtu: Int(bridge.mtu)),
+                .init(name: hostEnd.name, mac: hostEnd.mac?.description, mtu: Int(mtu)),
+                .init(name: environment.ifname, mac: containerMAC.description, mtu: Int(mtu), sandbox: environment.netns),
+            ],
+            ips: ipam.ips.map { CNIResult.IPConfig(interface: 2, address: $0.address, gateway: $0.gateway) },
+            routes: routes,
+            dns: ipam.dns.isEmpty ? (config.dns ?? CNIResult.DNS()) : ipam.dns)
+    }
+
+    // MARK: Steps
+
+    /// The MTU of the host's default-route interface (1500 without one).
+    static func defaultRouteMTU(_ host: RouteNetlink) throws -> UInt32 {
+        for family in [IPFamily.v4, .v6] {
+            if let index = try host.routes(family).first(where: \.isDefault)?.outputInterface,
+               let link = try host.link(LinkID(index: index, name: "#\(index)")) {
+                return link.mtu
+            }
+        }
+        return 1500
+    }
+
+    /// The bridge, created if missing (pinned MAC, up, accepting 127.0.0.1 traffic DNAT'd to
+    /// its containers). Concurrent creators both succeed; a non-bridge link of the name is an error.
+    static func ensureBridge(_ host: RouteNetlink, _ config: BridgeConfig, mtu: UInt32) throws -> Link {
+        if try host.link(named: config.bridge) == nil {
+            do {
+                try host.bridgeAdd(name: config.bridge, mtu: mtu, mac: .randomLocal(), up: true)
+                try host.ipv4SettingsSet(.named(config.bridge), [(.routeLocalnet, 1)])
+            } catch {
+                guard error.isExists else { throw error }  // another ADD created it first
+            }
+        }
+        guard let bridge = try host.link(named: config.bridge) else {
+            throw CNIError(.netlinkFailed, "bridge \(config.bridge) disappeared while it was being set up")
+        }
+        guard bridge.kind == "bridge" else {
+            throw CNIError(.bridgeNameTaken, "\(config.bridge) exists and is not a bridge (it is \(bridge.kind ?? "a device without a kind"))",
+                           details: "choose another name with the bridge option")
+        }
+        if config.promiscMode && !bridge.isPromiscuous { try host.linkSetPromiscuous(bridge.id, true) }
+        return bridge
+    }
+
+    /// The gateway addresses on the bridge. Another address of the same subnet there is an
+    /// error unless `forceAddress`, which replaces it.
+    static func ensureGateways(_ host: RouteNetlink, bridge: Link, _ ips: [CNIResult.IPConfig], _ config: BridgeConfig) throws {
+        let present = try host.addresses(index: bridge.index)
+        for ip in ips {
+            guard let gateway = ip.gateway, let wanted = IPPrefix(address: gateway, length: ip.address.length) else { continue }
+            if present.contains(where: { $0.prefix == wanted }) { continue }
+            for other in present where other.prefix.family == wanted.family && other.prefix.network == wanted.network {
+                guard config.forceAddress else {
+                    throw CNIError(.invalidConfig, "invalid network configuration: forceAddress: bridge \(config.bridge) has \(other.prefix), not the gateway \(wanted)",
+                                   details: "set forceAddress to replace it")
+                }
+                try host.addressDelete(other.prefix, from: bridge.id)
+            }
+            do {
+                try host.addressAdd(wanted, to: bridge.id, skipDAD: !config.enableDad)
+            } catch {
+                guard error.isExists else { throw error }
+            }
+        }
+    }
+
+    static func enableForwarding(for ips: [CNIResult.IPConfig]) throws {
+        if ips.contains(where: { $0.address.family == .v4 }) { try Sysctl.set("net/ipv4/ip_forward", "1") }
+        if ips.contains(where: { $0.address.family == .v6 }) { try Sysctl.set("net/ipv6/conf/all/forwarding", "1") }
+    }
+
+    /// Docker's container MAC: 02:42 and the IPv4 address, stable for an address; a random
+    /// local address without IPv4.
+    static func dockerStyleMAC(for ips: [CNIResult.IPConfig]) -> MACAddress {
+        guard let v4 = ips.first(where: { $0.address.family == .v4 })?.address.address else { return .randomLocal() }
+        return MACAddress(bytes: [0x02, 0x42] + v4.bytes)!
+    }
+
+    /// The veth pair: host end `veth` + 8 random hex digits (a new name on collision), its
+    /// container end born as CNI_IFNAME in the container. An existing CNI_IFNAME there is an
+    /// error and stays untouched.
+    static func createVeth(_ host: RouteNetlink, _ config: BridgeConfig, bridge: Link, mtu: UInt32, mac: MACAddress,
+                           netnsFD: Int32, netns: String, ifname: String) throws -> (Link, Int32?) {
+        for _ in 0..<8 {
+            let name = "veth" + (0..<8).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
+            do {
+                let created = try host.vethAdd(name: name, mtu: mtu, master: bridge.index, up: true,
+                                               peer: .init(name: ifname, namespace: .fd(netnsFD, path: netns), mtu: mtu, mac: mac))
+                let hostEnd = try created.host ?? host.link(named: name)
+                guard let hostEnd else { throw CNIError(.netlinkFailed, "\(name) did not appear after it was created") }
+                return (hostEnd, created.peerIndex)
+            } catch {
+                guard let error = error as? NetlinkError, error.isExists else { throw error }
+                if try host.link(named: name) != nil { continue }  // our random name is taken: another
+                throw CNIError(.interfaceExists, "\(ifname) already exists in \(netns)",
+                               details: "an ADD for an interface the container has is refused; the interface is left as it is")
+            }
+        }
+        throw CNIError(.netlinkFailed, "could not find a free veth name after 8 tries")
+    }
+
+    /// The container side as one batch: arp_notify (a gratuitous ARP when the link comes up),
+    /// addresses (IPv6 without DAD unless asked), the link and `lo` up, IPAM's routes and the
+    /// default routes. One default route per family, even when IPAM also returns one.
+    static func containerSide(_ eth0: LinkID, _ ipam: CNIResult, _ config: BridgeConfig)
+        -> (requests: [NetlinkRequest], routes: [CNIResult.Route], defaultGateways: [IPAddress]) {
+        var requests: [NetlinkRequest] = []
+        if ipam.ips.contains(where: { $0.address.family == .v4 }) {
+            requests.append(.ipv4SettingsSet(eth0, [(.arpNotify, 1)]))
+        }
+        for ip in ipam.ips { requests.append(.addressAdd(ip.address, to: eth0, skipDAD: !config.enableDad)) }
+        requests.append(.linkSetUp(eth0))
+        requests.append(.linkSetUp(.named("lo")))
+
+        func gateway(of family: IPFamily) -> IPAddress? { ipam.ips.first { $0.address.family == family }?.gateway }
+        var defaultGateways: [IPAddress] = []
+        if config.isDefaultGateway {
+            for family in [IPFamily.v4, .v6] {
+                let fromIPAM = ipam.routes.first { $0.destination.family == family && $0.destination.length == 0 }?.gateway
+                if let gateway = fromIPAM ?? gateway(of: family) { defaultGateways.append(gateway) }
+            }
+        }
+        var routes: [CNIResult.Route] = []
+        for route in ipam.routes {
+            if route.destination.length == 0, defaultGateways.contains(where: { $0.family == route.destination.family }) { continue }
+            guard let via = route.gateway ?? gateway(of: route.destination.family) else { continue }
+            requests.append(.routeAdd(Route(destination: route.destination, gateway: via, priority: route.priority.map(UInt32.init),
+                                            mtu: route.mtu.map(UInt32.init), advmss: route.advmss.map(UInt32.init)), dev: eth0))
+            routes.append(CNIResult.Route(destination: route.destination, gateway: via))
+        }
+        for gateway in defaultGateways {
+            let route = Route.defaultRoute(via: gateway)
+            requests.append(.routeAdd(route, dev: eth0))
+            routes.append(CNIResult.Route(destination: route.destination, gateway: gateway))
+        }
+        return (requests, routes, defaultGateways)
+    }
+}

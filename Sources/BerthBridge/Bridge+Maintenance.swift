@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCNI
+import BerthFirewall
+import BerthIP
+import BerthIPAM
+import BerthNetlink
+
+extension Bridge {
+    /// CHECK: everything the record lists is in place — the host veth on the bridge and up,
+    /// the container interface with its addresses and default routes, the lease, the network's
+    /// chains and the port elements. The error names everything missing.
+    public static func check(_ request: CNIRequest) throws {
+        let config = try BridgeConfig(request)
+        let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
+        guard let record = try loadRecord(records, request.attachment) else {
+            throw CNIError(.unknownContainer, "\(request.environment.containerID)/\(request.environment.ifname) is not attached to network \(config.network)")
+        }
+        var missing: [String] = []
+        let host = try RouteNetlink.current()
+        let bridge = try host.link(named: record.bridge)
+        if bridge == nil { missing.append("bridge \(record.bridge)") }
+        if let veth = try host.link(named: record.hostInterface) {
+            if let bridge, veth.master != bridge.index { missing.append("\(record.hostInterface) as a port of \(record.bridge)") }
+            if !veth.isUp { missing.append("\(record.hostInterface) up") }
+        } else {
+            missing.append("host interface \(record.hostInterface)")
+        }
+
+        let inside = try RouteNetlink.open(in: .path(request.environment.netns))
+        if let link = try inside.link(named: record.ifname) {
+            let present = Set(try inside.addresses(index: link.index).map(\.prefix))
+            missing += record.ips.filter { !present.contains($0.address) }.map { "address \($0.address) on \(record.ifname)" }
+            for gateway in record.defaultGateways {
+                let routes = try inside.routes(gateway.family)
+                if !routes.contains(where: { $0.isDefault && $0.gateway == gateway && $0.outputInterface == link.index }) {
+                    missing.append("default route via \(gateway) in the container")
+                }
+            }
+        } else {
+            missing.append("\(record.ifname) in \(request.environment.netns)")
+        }
+
+        do {
+            try AddressSource(request, type: config.ipamType).check(request)
+        } catch {
+            missing.append("the lease (\(error.msg))")
+        }
+
+        let firewall = try Firewall.current()
+        let chains = Set(try firewall.chainNames())
+        missing += FirewallLayout.chains(of: record.firewallNetwork).map(\.chain.name).filter { !chains.contains($0) }.map { "chain \($0)" }
+        for port in record.ports {
+            let (map, element) = FirewallLayout.element(of: port, owner: record.owner)
+            if try firewall.element(element.key, in: map) != element { missing.append("published port \(port)") }
+        }
+        guard missing.isEmpty else {
+            throw CNIError(.checkFailed, "\(record.owner) on network \(config.network) is missing: " + missing.joined(separator: ", "))
+        }
+    }
+
+    /// GC: every attachment of the network not in `cni.dev/valid-attachments` is torn down from
+    /// its record — link, lease, port elements, record — and GC is passed on to the IPAM (which
+    /// also drops leases without a record).
+    public static func gc(_ request: CNIRequest) throws {
+        let config = try BridgeConfig(request)
+        let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
+        let addresses = try AddressSource(request, type: config.ipamType)
+        let valid = Set(request.config.validAttachments ?? [])
+        var failures: [CNIError] = []
+        let host = try RouteNetlink.current()
+        for record in try records.all() where !valid.contains(record.attachment) {
+            do {
+                try deleteLink(.named(record.hostInterface), in: host)
+                try addresses.release(request, attachment: record.attachment)
+                try records.locked {
+                    try teardownShared(record: record, ports: record.ports, owner: record.owner, config: config, records: records)
+                }
+            } catch {
+                failures.append(cniError(error))
+            }
+        }
+        do {
+            switch addresses {
+            case .inProcess(let manager): try manager.collectGarbage(keeping: Array(valid))
+            case .delegated(let delegate): try delegate.run(.gc, request)
+            }
+        } catch {
+            failures.append(error)
+        }
+        if let first = failures.first {
+            throw CNIError(first.code, first.msg, details: failures.dropFirst().map(\.description).joined(separator: "; "))
+        }
+    }
+
+    /// STATUS: whether an ADD can succeed now — nftables usable, the bridge present or
+    /// creatable, the IPAM with a free address. Code 50 otherwise.
+    public static func status(_ request: CNIRequest) throws {
+        func unavailable(_ what: String, _ error: any Error) -> CNIError {
+            let failure = cniError(error)
+            return CNIError(.pluginNotAvailable, "\(what): \(failure.msg)", details: failure.details)
+        }
+        let config = try BridgeConfig(request)
+        do { _ = try Firewall.current().generation() } catch { throw unavailable("nftables is not usable", error) }
+        do {
+            if let link = try RouteNetlink.current().link(named: config.bridge), link.kind != "bridge" {
+                throw CNIError(.bridgeNameTaken, "\(config.bridge) exists and is not a bridge")
+            }
+        } catch {
+            throw unavailable("bridge \(config.bridge)", error)
+        }
+        do {
+            _ = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
+        } catch {
+            throw unavailable("state directory \(config.stateDirectory)", error)
+        }
+        do {
+            switch try AddressSource(request, type: config.ipamType) {
+            case .inProcess(let manager): try manager.status()
+            case .delegated(let delegate): try delegate.run(.status, request)
+            }
+        } catch {
+            if error.code == .pluginNotAvailable || error.code == .pluginNotAvailableExistingAffected { throw error }
+            throw unavailable("IPAM", error)
+        }
+    }
+}
+
+extension CNIPlugin {
+    /// berth-bridge: Docker's default network mode.
+    public static let bridge = CNIPlugin(
+        about: "berth-bridge: Docker-style bridge networking (bridge, veth, NAT, published ports)",
+        add: { request in
+            do { return try Bridge.add(request) } catch { throw cniError(error) }
+        },
+        del: { request in
+            do { try Bridge.del(request) } catch { throw cniError(error) }
+        },
+        check: { request in
+            do { try Bridge.check(request) } catch { throw cniError(error) }
+        },
+        gc: { request in
+            do { try Bridge.gc(request) } catch { throw cniError(error) }
+        },
+        status: { request in
+            do { try Bridge.status(request) } catch { throw cniError(error) }
+        })
+}

@@ -1,0 +1,141 @@
+import BerthCNI
+import BerthFirewall
+import BerthIP
+import BerthJSON
+import BerthNetlink
+
+/// berth-bridge's options, read from the request (config, runtimeConfig, args, CNI_ARGS).
+/// A value of the wrong type or out of range is code 7 naming the key.
+public struct BridgeConfig: Sendable {
+    public var network: String
+    public var bridge = "berth0"
+    public var isGateway = true
+    public var isDefaultGateway = true
+    public var ipMasq = true
+    /// nil: the MTU of the host's default-route interface.
+    public var mtu: UInt32?
+    /// nil: on when the container publishes ports.
+    public var hairpinMode: Bool?
+    public var promiscMode = false
+    public var icc = true
+    public var forceAddress = false
+    public var enableDad = false
+    public var removeBridgeWhenEmpty = false
+    /// `mac`: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC.
+    public var mac: MACAddress?
+    public var dns: CNIResult.DNS?
+    public var stateDirectory = "/var/lib/berth"
+    /// runtimeConfig.portMappings (the `portMappings` capability).
+    public var portMappings: [PortRequest] = []
+    /// `ipam.type`.
+    public var ipamType: String
+
+    /// A requested port mapping, before the container's addresses are known.
+    public struct PortRequest: Sendable, Hashable {
+        public var hostIP: IPAddress?
+        public var proto: NFTProtocol
+        public var hostPort: UInt16
+        public var containerPort: UInt16
+    }
+
+    public init(_ request: CNIRequest) throws(CNIError) {
+        let config = request.config
+        network = config.name
+        guard let ipamType = config.ipamType else {
+            throw CNIError(.invalidConfig, "invalid network configuration: ipam: berth-bridge needs an IPAM section (\"type\": \"berth-ipam\" or a CNI IPAM plugin)")
+        }
+        self.ipamType = ipamType
+        let root = JSONCursor(.object(config.raw))
+        do throws(JSONShapeError) {
+            if let field = root.member("bridge") {
+                bridge = try field.string()
+                guard Self.isValidInterfaceName(bridge) else { throw field.invalid("\(bridge.debugDescription) is not a valid interface name (1–15 bytes, no '/', ':' or whitespace)") }
+            }
+            isGateway = try root.member("isGateway")?.bool() ?? isGateway
+            isDefaultGateway = try root.member("isDefaultGateway")?.bool() ?? isDefaultGateway
+            ipMasq = try root.member("ipMasq")?.bool() ?? ipMasq
+            if let field = root.member("mtu") {
+                let value = try field.int()
+                guard (68...65535).contains(value) else { throw field.invalid("\(value) is not an MTU between 68 and 65535") }
+                mtu = UInt32(value)
+            }
+            hairpinMode = try root.member("hairpinMode")?.bool()
+            promiscMode = try root.member("promiscMode")?.bool() ?? promiscMode
+            icc = try root.member("icc")?.bool() ?? icc
+            forceAddress = try root.member("forceAddress")?.bool() ?? forceAddress
+            enableDad = try root.member("enableDad")?.bool() ?? enableDad
+            removeBridgeWhenEmpty = try root.member("removeBridgeWhenEmpty")?.bool() ?? removeBridgeWhenEmpty
+            dns = try root.member("dns").map { cursor throws(JSONShapeError) in try CNIResult.DNS(json: cursor) }
+            if let field = root.member("stateDir") {
+                let path = try field.string()
+                guard path.hasPrefix("/"), !path.split(separator: "/").contains(".."), !path.unicodeScalars.contains("\u{0}") else {
+                    throw field.invalid("\(path.debugDescription) must be an absolute path without '..'")
+                }
+                stateDirectory = path
+            }
+            mac = try Self.mac(root: root, cniArgs: request.environment.args)
+            if let mappings = root.member("runtimeConfig")?.member("portMappings") {
+                portMappings = try mappings.array().map { entry throws(JSONShapeError) in try Self.portRequest(entry) }
+            }
+        } catch {
+            throw CNIError(config: error)
+        }
+    }
+
+    private static func mac(root: JSONCursor, cniArgs: CNIArgs) throws(JSONShapeError) -> MACAddress? {
+        func parse(_ cursor: JSONCursor) throws(JSONShapeError) -> MACAddress {
+            let text = try cursor.string()
+            guard let mac = MACAddress(text) else { throw cursor.invalid("\(text.debugDescription) is not a MAC address") }
+            return mac
+        }
+        if let field = root.member("runtimeConfig")?.member("mac") { return try parse(field) }
+        if let field = root.member("args")?.member("cni")?.member("mac") { return try parse(field) }
+        if let text = cniArgs["MAC"] {
+            guard let mac = MACAddress(text) else {
+                throw JSONShapeError(path: "CNI_ARGS MAC", problem: "\(text.debugDescription) is not a MAC address")
+            }
+            return mac
+        }
+        return nil
+    }
+
+    /// `{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "…"}`
+    private static func portRequest(_ cursor: JSONCursor) throws(JSONShapeError) -> PortRequest {
+        _ = try cursor.object()
+        func port(_ key: String) throws(JSONShapeError) -> UInt16 {
+            let field = try cursor.required(key)
+            let value = try field.int()
+            guard (1...65535).contains(value) else { throw field.invalid("\(value) is not a port number") }
+            return UInt16(value)
+        }
+        var proto = NFTProtocol.tcp
+        if let field = cursor.member("protocol") {
+            let name = try field.string().lowercased()
+            guard let parsed = NFTProtocol(name: name) else { throw field.invalid("\(name.debugDescription) is not tcp, udp or sctp") }
+            proto = parsed
+        }
+        var hostIP: IPAddress?
+        if let field = cursor.member("hostIP"), try !field.string().isEmpty {
+            let address = try field.address()
+            // 0.0.0.0 and :: mean any address.
+            if address.value != 0 { hostIP = address }
+        }
+        return PortRequest(hostIP: hostIP, proto: proto, hostPort: try port("hostPort"), containerPort: try port("containerPort"))
+    }
+
+    static func isValidInterfaceName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 15 && name != "." && name != ".."
+            && !name.unicodeScalars.contains { $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value == 0 }
+    }
+
+    /// The published ports for a container with `addresses`: each request for every container
+    /// address of the host IP's family (both families when no host IP is given).
+    public func portMappings(for addresses: [IPAddress]) -> [PortMapping] {
+        portMappings.flatMap { request in
+            addresses.filter { request.hostIP == nil || $0.family == request.hostIP!.family }.map {
+                PortMapping(hostIP: request.hostIP, proto: request.proto, hostPort: request.hostPort,
+                            containerIP: $0, containerPort: request.containerPort)
+            }
+        }
+    }
+}

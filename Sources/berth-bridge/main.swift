@@ -1,0 +1,4 @@
+import BerthBridge
+import BerthCNI
+
+CNIPlugin.bridge.main()
