@@ -7,7 +7,15 @@ BERTH_PACKAGES=(
   util-linux iproute2 nftables         # sandbox (unshare), independent kernel observers (ip -j, nft -j)
   iputils-ping netcat-openbsd jq       # data-plane checks (ping, TCP connects) and JSON in scripts
   containernetworking-plugins          # the reference plugins (/usr/lib/cni): interop tests, benchmarks
+  iptables                             # the reference portmap plugin needs it (interop tests)
+  golang-go golang-github-appc-cni-dev # libcni, the runtimes' Go library, driving the plugins in tests
 )
+
+# Builds Tests/Interop/libcni-driver (Go, against Debian's libcni sources, offline) into .build/.
+berth_build_libcni_driver() {
+  GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$PWD/.build/gocache" \
+    go build -o .build/libcni-driver ./Tests/Interop/libcni-driver/
+}
 
 berth_install_dependencies() {
   local missing=() package

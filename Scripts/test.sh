@@ -11,6 +11,7 @@ berth_install_dependencies
 
 echo "==> building (debug, with tests)"
 swift build --build-tests
+berth_build_libcni_driver
 
 echo "==> swift test in a network sandbox"
 # Kernel tests must run here, never be skipped: they fail loudly if the sandbox lacks a capability.
