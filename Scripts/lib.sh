@@ -1,11 +1,14 @@
 # Shared by Berth's scripts (source it): dependencies and the network sandbox.
 
+# The plugin executables a user installs.
+BERTH_PLUGINS=(berth-bridge berth-ipam)
+
 # Debian packages the build, the tests, the demo and the benchmarks need. One list, so a clean
 # machine gets everything from whichever script runs first.
 BERTH_PACKAGES=(
   pkg-config libmnl-dev libnftnl-dev   # build: system-library targets
   util-linux iproute2 nftables         # sandbox (unshare), independent kernel observers (ip -j, nft -j)
-  iputils-ping netcat-openbsd jq       # data-plane checks (ping, TCP connects) and JSON in scripts
+  iputils-ping netcat-openbsd jq curl  # data-plane checks (ping, TCP connects, the demo's page) and JSON
   containernetworking-plugins          # the reference plugins (/usr/lib/cni): interop tests, benchmarks
   iptables                             # the reference portmap plugin needs it (interop tests)
   golang-go golang-github-appc-cni-dev # libcni, the runtimes' Go library, driving the plugins in tests
