@@ -12,6 +12,7 @@ BERTH_PACKAGES=(
   containernetworking-plugins          # the reference plugins (/usr/lib/cni): interop tests, benchmarks
   iptables                             # the reference portmap plugin needs it (interop tests)
   golang-go golang-github-appc-cni-dev # libcni, the runtimes' Go library, driving the plugins in tests
+  podman runc busybox-static           # podman's CNI backend running containers on Berth (tests)
 )
 
 # Builds Tests/Interop/libcni-driver (Go, against Debian's libcni sources, offline) into .build/.
@@ -40,14 +41,18 @@ berth_require_root() {
   [ "$(id -u)" -eq 0 ] || { echo "$0: run as root: it creates network namespaces" >&2; exit 1; }
 }
 
-# Runs "$@" in a fresh network and mount namespace with lo up and a private /run/netns, so that
-# nothing it does (links, addresses, routes, sysctls, nftables, named namespaces) reaches this
-# machine's own network. Everything in the sandbox disappears with its last process.
+# Runs "$@" in a fresh network and mount namespace with lo up, so that nothing it does (links,
+# addresses, routes, sysctls, nftables, named namespaces) reaches this machine's own network.
+# The runtime state directories container tools write to (named namespaces, libcni's result
+# cache, podman's state and caches) are private tmpfs mounts there too. Everything in the sandbox
+# disappears with its last process.
 berth_sandbox() {
   unshare --net --mount --propagation private -- bash -euc '
     ip link set lo up
-    mkdir -p /run/netns
-    mount -t tmpfs -o mode=0755 berth-netns /run/netns
+    for directory in /run/netns /var/lib/cni /var/lib/containers /run/containers /run/libpod; do
+      mkdir -p "$directory"
+      mount -t tmpfs -o mode=0755 berth-sandbox "$directory"
+    done
     exec "$@"
   ' berth-sandbox "$@"
 }
