@@ -17,7 +17,7 @@ final class Lab: @unchecked Sendable {
     let dataDirectory: String
     static let hostUplink = "192.0.2.1"
     static let outsideAddress = "192.0.2.2"
-    private var listeners: [Process] = []
+    let listeners = Listeners()
 
     init(_ scope: NamespaceScope) throws {
         self.scope = scope
@@ -34,10 +34,6 @@ final class Lab: @unchecked Sendable {
     }
 
     deinit {
-        for listener in listeners {
-            kill(listener.processIdentifier, SIGKILL)  // the runner's threads block SIGTERM; children inherit it
-            listener.waitUntilExit()
-        }
         removeTemporaryDirectory(stateDirectory)
         removeTemporaryDirectory(dataDirectory)
     }
@@ -84,29 +80,14 @@ final class Lab: @unchecked Sendable {
 
     // MARK: Observing
 
-    func pings(from namespace: ScratchNamespace, _ address: String) -> Bool {
-        (try? namespace.exec("ping", "-c", "1", "-W", "1", address)) != nil
-    }
+    func pings(from namespace: ScratchNamespace, _ address: String) -> Bool { namespace.pings(address) }
 
     func connects(from namespace: ScratchNamespace, to address: String, port: Int, timeout: Int = 2) -> Bool {
-        (try? namespace.exec("nc", "-z", "-w", String(timeout), address, String(port))) != nil
+        namespace.connects(to: address, port: port, timeout: timeout)
     }
 
     /// A TCP listener in `namespace` on `port`, ready when this returns.
-    func listen(in namespace: ScratchNamespace, port: Int) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        process.arguments = ["--net=\(namespace.path)", "nc", "-dlk", String(port)]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        listeners.append(process)
-        for _ in 0..<2000 {
-            if try !namespace.exec("ss", "-Hltn", "sport = :\(port)").isEmpty { return }
-            usleep(1000)
-        }
-        throw CommandFailure(command: "nc -dlk \(port) in \(namespace.name) never listened", status: 1)
-    }
+    func listen(in namespace: ScratchNamespace, port: Int) throws { try listeners.listen(in: namespace, port: port) }
 
     /// Lease files of network `name`.
     func leases(_ name: String = "berth") -> [String] {

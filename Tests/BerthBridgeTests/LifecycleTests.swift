@@ -240,4 +240,20 @@ struct LifecycleTests {
         }
         #expect(lab.records().isEmpty && lab.leases().isEmpty)
     }
+
+    /// GC and STATUS reach a delegated IPAM plugin (the recording fixture stands in for one).
+    @Test func gcAndStatusAreForwardedToADelegatedIPAM() throws {
+        let lab = try Lab(scope)
+        let record = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(record) }
+        let ipam: JSON = .object(["type": .string("fixture-ipam"), "record": .string(record), "replies": .object([
+            "STATUS": .object(["stdout": .string(#"{"cniVersion":"1.1.0","code":50,"msg":"pool empty"}"#), "exitCode": .int(1)]),
+        ])])
+        let config = lab.config(version: "1.1.0", extra: ["cni.dev/valid-attachments": .array([])], ipam: ipam)
+        let gc = try lab.plugin("GC", config: config)
+        #expect(gc.status == 0, "\(gc.stdout)")
+        #expect(try String(contentsOfFile: record + "/GC.stdin", encoding: .utf8) == config)
+        let status = try lab.failure(try lab.plugin("STATUS", config: config))
+        #expect(status == CNIError(.pluginNotAvailable, "pool empty"))
+    }
 }

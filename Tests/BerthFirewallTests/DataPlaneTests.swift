@@ -15,7 +15,7 @@ final class Topology: @unchecked Sendable {
     let outside: ScratchNamespace
     static let hostUplink = "192.0.2.1"
     static let outsideAddress = "192.0.2.2"
-    private var listeners: [Process] = []
+    let listeners = Listeners()
 
     init(_ scope: NamespaceScope) throws {
         self.scope = scope
@@ -27,13 +27,6 @@ final class Topology: @unchecked Sendable {
         try run("ip", "-n", outside.name, "addr", "add", "\(Self.outsideAddress)/24", "dev", "out0")
         try run("ip", "-n", outside.name, "link", "set", "out0", "up")
         try Sysctl.set("net/ipv4/ip_forward", "1", in: host.target)
-    }
-
-    deinit {
-        for listener in listeners {
-            kill(listener.processIdentifier, SIGKILL)  // the runner's threads block SIGTERM; children inherit it
-            listener.waitUntilExit()
-        }
     }
 
     func firewall() throws -> Firewall { try Firewall.open(in: host.target) }
@@ -63,29 +56,13 @@ final class Topology: @unchecked Sendable {
     }
 
     /// A TCP listener in `namespace` on `port`, ready when this returns.
-    func listen(in namespace: ScratchNamespace, port: Int) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        process.arguments = ["--net=\(namespace.path)", "nc", "-dlk", String(port)]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        listeners.append(process)
-        for _ in 0..<2000 {
-            if try !namespace.exec("ss", "-Hltn", "sport = :\(port)").isEmpty { return }
-            usleep(1000)
-        }
-        throw CommandFailure(command: "nc -dlk \(port) in \(namespace.name) never listened", status: 1)
-    }
+    func listen(in namespace: ScratchNamespace, port: Int) throws { try listeners.listen(in: namespace, port: port) }
 
-    /// Whether a TCP connection from `namespace` to `address`:`port` succeeds.
     func connects(from namespace: ScratchNamespace, to address: String, port: Int, timeout: Int = 2) -> Bool {
-        (try? namespace.exec("nc", "-z", "-w", String(timeout), address, String(port))) != nil
+        namespace.connects(to: address, port: port, timeout: timeout)
     }
 
-    func pings(from namespace: ScratchNamespace, _ address: String) -> Bool {
-        (try? namespace.exec("ping", "-c", "1", "-W", "1", address)) != nil
-    }
+    func pings(from namespace: ScratchNamespace, _ address: String) -> Bool { namespace.pings(address) }
 
     /// Counters in the outside namespace of packets arriving from each source prefix.
     func countArrivals(from prefixes: [String]) throws {

@@ -129,3 +129,45 @@ extension JSON {
     public var boolValue: Bool? { if case .bool(let value) = self { value } else { nil } }
     public var arrayValue: [JSON] { if case .array(let value) = self { value } else { [] } }
 }
+
+extension ScratchNamespace {
+    /// Whether one ping from this namespace to `address` is answered within a second.
+    public func pings(_ address: String) -> Bool {
+        (try? exec("ping", "-c", "1", "-W", "1", address)) != nil
+    }
+
+    /// Whether a TCP connection from this namespace to `address`:`port` succeeds.
+    public func connects(to address: String, port: Int, timeout: Int = 2) -> Bool {
+        (try? exec("nc", "-z", "-w", String(timeout), address, String(port))) != nil
+    }
+}
+
+/// TCP listeners (`nc -dlk`) a test starts in its namespaces, ended with it.
+public final class Listeners: @unchecked Sendable {
+    private var processes: [Process] = []
+
+    public init() {}
+
+    deinit {
+        for process in processes {
+            kill(process.processIdentifier, SIGKILL)  // the runner's threads block SIGTERM; children inherit it
+            process.waitUntilExit()
+        }
+    }
+
+    /// A listener in `namespace` on `port`, accepting when this returns.
+    public func listen(in namespace: ScratchNamespace, port: Int) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        process.arguments = ["--net=\(namespace.path)", "nc", "-dlk", String(port)]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        processes.append(process)
+        for _ in 0..<2000 {
+            if try !namespace.exec("ss", "-Hltn", "sport = :\(port)").isEmpty { return }
+            usleep(1000)
+        }
+        throw CommandFailure(command: "nc -dlk \(port) in \(namespace.name) never listened", status: 1)
+    }
+}
