@@ -15,22 +15,15 @@ final class Lab: @unchecked Sendable {
     let outside: ScratchNamespace
     let stateDirectory: String
     let dataDirectory: String
-    static let hostUplink = "192.0.2.1"
-    static let outsideAddress = "192.0.2.2"
+    static let hostUplink = NamespaceScope.hostUplink
+    static let outsideAddress = NamespaceScope.outsideAddress
     let listeners = Listeners()
 
     init(_ scope: NamespaceScope) throws {
         self.scope = scope
-        host = try scope.make(loopbackUp: true)
-        outside = try scope.make(loopbackUp: true)
+        (host, outside) = try scope.makeHostAndOutside()
         stateDirectory = try makeTemporaryDirectory()
         dataDirectory = try makeTemporaryDirectory()
-        try run("ip", "-n", host.name, "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside.name)
-        try run("ip", "-n", host.name, "addr", "add", "\(Self.hostUplink)/24", "dev", "up0")
-        try run("ip", "-n", host.name, "link", "set", "up0", "up")
-        try run("ip", "-n", host.name, "route", "add", "default", "via", Self.outsideAddress)
-        try run("ip", "-n", outside.name, "addr", "add", "\(Self.outsideAddress)/24", "dev", "out0")
-        try run("ip", "-n", outside.name, "link", "set", "out0", "up")
     }
 
     deinit {

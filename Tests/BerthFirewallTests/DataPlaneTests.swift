@@ -13,19 +13,13 @@ final class Topology: @unchecked Sendable {
     let scope: NamespaceScope
     let host: ScratchNamespace
     let outside: ScratchNamespace
-    static let hostUplink = "192.0.2.1"
-    static let outsideAddress = "192.0.2.2"
+    static let hostUplink = NamespaceScope.hostUplink
+    static let outsideAddress = NamespaceScope.outsideAddress
     let listeners = Listeners()
 
     init(_ scope: NamespaceScope) throws {
         self.scope = scope
-        host = try scope.make(loopbackUp: true)
-        outside = try scope.make(loopbackUp: true)
-        try run("ip", "-n", host.name, "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside.name)
-        try run("ip", "-n", host.name, "addr", "add", "\(Self.hostUplink)/24", "dev", "up0")
-        try run("ip", "-n", host.name, "link", "set", "up0", "up")
-        try run("ip", "-n", outside.name, "addr", "add", "\(Self.outsideAddress)/24", "dev", "out0")
-        try run("ip", "-n", outside.name, "link", "set", "out0", "up")
+        (host, outside) = try scope.makeHostAndOutside()
         try Sysctl.set("net/ipv4/ip_forward", "1", in: host.target)
     }
 

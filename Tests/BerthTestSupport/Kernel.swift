@@ -35,6 +35,26 @@ public final class NamespaceScope: @unchecked Sendable {
     }
 }
 
+extension NamespaceScope {
+    /// The "host" side of an uplink to the "outside" world, as in the data-plane tests.
+    public static let hostUplink = "192.0.2.1"
+    public static let outsideAddress = "192.0.2.2"
+
+    /// A "host" namespace joined to an "outside" namespace by a veth pair
+    /// (`up0` 192.0.2.1/24 — `out0` 192.0.2.2/24), with the host's default route pointing outside.
+    public func makeHostAndOutside() throws -> (host: ScratchNamespace, outside: ScratchNamespace) {
+        let host = try make(loopbackUp: true)
+        let outside = try make(loopbackUp: true)
+        try run("ip", "-n", host.name, "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside.name)
+        try run("ip", "-n", host.name, "addr", "add", "\(Self.hostUplink)/24", "dev", "up0")
+        try run("ip", "-n", host.name, "link", "set", "up0", "up")
+        try run("ip", "-n", host.name, "route", "add", "default", "via", Self.outsideAddress)
+        try run("ip", "-n", outside.name, "addr", "add", "\(Self.outsideAddress)/24", "dev", "out0")
+        try run("ip", "-n", outside.name, "link", "set", "out0", "up")
+        return (host, outside)
+    }
+}
+
 /// A named namespace (`ip netns add`), deleted when the value goes away. Create them through a
 /// `NamespaceScope`.
 public final class ScratchNamespace: @unchecked Sendable {
