@@ -139,6 +139,43 @@ struct BridgeTests {
         #expect(lab.pings(from: container, "fd00:88::1"))
     }
 
+    /// Defaults that come from elsewhere: the MTU of the host's default-route link, DNS from the
+    /// config, and a default route from IPAM merged with `isDefaultGateway` into one.
+    @Test func mtuDnsAndRoutesFromTheHostAndIPAM() throws {
+        let lab = try Lab(scope)
+        try run("ip", "-n", lab.host.name, "link", "set", "up0", "mtu", "1450")
+        let container = try lab.container()
+        let ipam: JSON = .object(["type": .string("berth-ipam"), "dataDir": .string(lab.dataDirectory),
+                                  "ranges": .array([.array([.object(["subnet": .string("10.88.0.0/16")])])]),
+                                  "routes": .array([.object(["dst": .string("0.0.0.0/0")]), .object(["dst": .string("198.51.100.0/24")])])])
+        let result = try lab.add("c", container, config: lab.config(extra: [
+            "dns": .object(["nameservers": .array([.string("192.0.2.53")]), "search": .array([.string("example.test")])]),
+        ], ipam: ipam))
+        #expect(result.dns == CNIResult.DNS(nameservers: ["192.0.2.53"], search: ["example.test"]))
+        #expect(try container.ip("link", "show", "eth0")[0]?["mtu"]?.intValue == 1450)
+        #expect(try lab.host.ip("link", "show", "berth0")[0]?["mtu"]?.intValue == 1450)
+        let routes = try container.ip("-4", "route", "show").arrayValue
+        let summary = routes.map { "\($0["dst"]?.stringValue ?? "") via \($0["gateway"]?.stringValue ?? "-")" }.sorted()
+        #expect(summary == ["10.88.0.0/16 via -", "198.51.100.0/24 via 10.88.0.1", "default via 10.88.0.1"])
+        #expect(result.routes.filter { $0.destination.length == 0 }.count == 1)
+    }
+
+    /// `isGateway: false` leaves the bridge without an address; `isDefaultGateway: false` leaves
+    /// the container without a default route. The subnet stays reachable on the bridge.
+    @Test func withoutGatewayAndDefaultRoute() throws {
+        let lab = try Lab(scope)
+        let first = try lab.container(), second = try lab.container()
+        let config = lab.config(extra: ["isGateway": .bool(false), "isDefaultGateway": .bool(false)])
+        let result = try lab.add("a", first, config: config)
+        try lab.add("b", second, config: config)
+        let bridgeAddresses = try lab.host.ip("addr", "show", "berth0")[0]?["addr_info"]?.arrayValue
+        #expect(bridgeAddresses?.contains { $0["family"]?.stringValue == "inet" } == false)
+        #expect(try first.ip("route", "show", "default").arrayValue.isEmpty)
+        #expect(result.routes.isEmpty)
+        #expect(lab.pings(from: first, "10.88.0.3"))
+        #expect(!lab.pings(from: first, NamespaceScope.outsideAddress))
+    }
+
     @Test func macComesFromRuntimeConfigThenArgsThenCNIArgs() throws {
         let lab = try Lab(scope)
         let all = try lab.container(), argsAndEnv = try lab.container(), envOnly = try lab.container()

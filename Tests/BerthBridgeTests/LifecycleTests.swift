@@ -191,6 +191,29 @@ struct LifecycleTests {
         #expect(Set(records).isSubset(of: Set((8..<16).map { "c\($0)" })))
     }
 
+    /// The last DEL of a network takes its chains and map entries with it, leaves other networks
+    /// alone, and keeps the bridge unless `removeBridgeWhenEmpty` is set.
+    @Test func theLastDelOfANetworkRemovesItsFirewallObjectsAndTheBridgeOnlyWhenAsked() throws {
+        let lab = try Lab(scope)
+        let kept = lab.config(name: "kept", bridge: "berth0", subnets: ["10.88.0.0/16"])
+        let removed = lab.config(name: "removed", bridge: "berth1", subnets: ["10.89.0.0/16"],
+                                 extra: ["removeBridgeWhenEmpty": .bool(true)])
+        let first = try lab.container(), second = try lab.container()
+        try lab.add("a", first, config: kept)
+        try lab.add("b", second, config: removed)
+        let bridges = { try lab.host.ip("link", "show", "type", "bridge").arrayValue.compactMap { $0["ifname"]?.stringValue }.sorted() }
+        #expect(try bridges() == ["berth0", "berth1"])
+
+        #expect(try lab.plugin("DEL", id: "a", container: first, config: kept).status == 0)
+        #expect(!lab.table().contains("berth0"), "network kept's chains and map entries are gone")
+        #expect(lab.table().contains("in_berth1"), "network removed is untouched")
+        #expect(try bridges() == ["berth0", "berth1"], "the bridge stays by default")
+
+        #expect(try lab.plugin("DEL", id: "b", container: second, config: removed).status == 0)
+        #expect(lab.table().isEmpty, "the last network took the table with it")
+        #expect(try bridges() == ["berth0"])
+    }
+
     @Test func gcRemovesEverythingOfUnlistedAttachments() throws {
         let lab = try Lab(scope)
         let keep = try lab.container(), drop = try lab.container()
