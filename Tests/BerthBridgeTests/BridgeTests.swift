@@ -56,14 +56,10 @@ struct BridgeTests {
             let lab = try Lab(scope)
             let container = try lab.container()
             try lab.add("c", container, config: lab.config(extra: ["ipMasq": .bool(masquerade)]))
-            try lab.outside.nft("add", "table", "ip", "watch")
-            try lab.outside.nft("add", "chain", "ip", "watch", "in", "{ type filter hook input priority 0; }")
-            try lab.outside.nft("add", "rule", "ip", "watch", "in", "ip", "saddr", Lab.hostUplink, "counter")
-            try lab.outside.nft("add", "rule", "ip", "watch", "in", "ip", "saddr", "10.88.0.0/16", "counter")
+            try lab.countArrivals(from: [Lab.hostUplink, "10.88.0.0/16"])
 
             let reached = lab.pings(from: container, Lab.outsideAddress)
-            let json = try JSON.parse(try lab.outside.nft("-j", "list", "chain", "ip", "watch", "in"))
-            let counts = json["nftables"]?.arrayValue.compactMap { $0["rule"]?["expr"]?.arrayValue.compactMap { $0["counter"]?["packets"]?.intValue }.first } ?? []
+            let counts = try lab.arrivals()
             if masquerade {
                 #expect(reached)
                 #expect(counts == [1, 0], "the outside sees the host's uplink address")
@@ -173,7 +169,7 @@ struct BridgeTests {
         #expect(try first.ip("route", "show", "default").arrayValue.isEmpty)
         #expect(result.routes.isEmpty)
         #expect(lab.pings(from: first, "10.88.0.3"))
-        #expect(!lab.pings(from: first, NamespaceScope.outsideAddress))
+        #expect(!lab.pings(from: first, Lab.outsideAddress))
     }
 
     @Test func macComesFromRuntimeConfigThenArgsThenCNIArgs() throws {

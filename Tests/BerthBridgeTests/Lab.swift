@@ -9,21 +9,14 @@ import Testing
 /// A host namespace with an uplink to an "outside" namespace, scratch state and lease
 /// directories, and the real berth-bridge binary run inside the host namespace as a runtime
 /// runs it: CNI environment, config on stdin.
-final class Lab: @unchecked Sendable {
-    let scope: NamespaceScope
-    let host: ScratchNamespace
-    let outside: ScratchNamespace
+final class Lab: UplinkLab, @unchecked Sendable {
     let stateDirectory: String
     let dataDirectory: String
-    static let hostUplink = NamespaceScope.hostUplink
-    static let outsideAddress = NamespaceScope.outsideAddress
-    let listeners = Listeners()
 
-    init(_ scope: NamespaceScope) throws {
-        self.scope = scope
-        (host, outside) = try scope.makeHostAndOutside()
+    override init(_ scope: NamespaceScope) throws {
         stateDirectory = try makeTemporaryDirectory()
         dataDirectory = try makeTemporaryDirectory()
+        try super.init(scope)
     }
 
     deinit {
@@ -72,15 +65,6 @@ final class Lab: @unchecked Sendable {
     func container() throws -> ScratchNamespace { try scope.make() }
 
     // MARK: Observing
-
-    func pings(from namespace: ScratchNamespace, _ address: String) -> Bool { namespace.pings(address) }
-
-    func connects(from namespace: ScratchNamespace, to address: String, port: Int, timeout: Int = 2) -> Bool {
-        namespace.connects(to: address, port: port, timeout: timeout)
-    }
-
-    /// A TCP listener in `namespace` on `port`, ready when this returns.
-    func listen(in namespace: ScratchNamespace, port: Int) throws { try listeners.listen(in: namespace, port: port) }
 
     /// Lease files of network `name`.
     func leases(_ name: String = "berth") -> [String] {

@@ -9,17 +9,9 @@ import Testing
 /// A "host" with an uplink to an "outside" namespace, Docker-style bridges, and containers on
 /// them. Links are made with `ip` here (berth-bridge will make them later); the firewall is
 /// Berth's, applied in the host namespace.
-final class Topology: @unchecked Sendable {
-    let scope: NamespaceScope
-    let host: ScratchNamespace
-    let outside: ScratchNamespace
-    static let hostUplink = NamespaceScope.hostUplink
-    static let outsideAddress = NamespaceScope.outsideAddress
-    let listeners = Listeners()
-
-    init(_ scope: NamespaceScope) throws {
-        self.scope = scope
-        (host, outside) = try scope.makeHostAndOutside()
+final class Topology: UplinkLab, @unchecked Sendable {
+    override init(_ scope: NamespaceScope) throws {
+        try super.init(scope)
         try Sysctl.set("net/ipv4/ip_forward", "1", in: host.target)
     }
 
@@ -48,34 +40,7 @@ final class Topology: @unchecked Sendable {
         try netlink.bridgePortSet(try #require(try netlink.link(named: port)).id, hairpin: true)
         return container
     }
-
-    /// A TCP listener in `namespace` on `port`, ready when this returns.
-    func listen(in namespace: ScratchNamespace, port: Int) throws { try listeners.listen(in: namespace, port: port) }
-
-    func connects(from namespace: ScratchNamespace, to address: String, port: Int, timeout: Int = 2) -> Bool {
-        namespace.connects(to: address, port: port, timeout: timeout)
-    }
-
-    func pings(from namespace: ScratchNamespace, _ address: String) -> Bool { namespace.pings(address) }
-
-    /// Counters in the outside namespace of packets arriving from each source prefix.
-    func countArrivals(from prefixes: [String]) throws {
-        try outside.nft("add", "table", "ip", "watch")
-        try outside.nft("add", "chain", "ip", "watch", "in", "{ type filter hook input priority 0; }")
-        for prefix in prefixes { try outside.nft("add", "rule", "ip", "watch", "in", "ip", "saddr", prefix, "counter") }
-    }
-
-    /// Packets counted per source prefix, in the order given to `countArrivals`.
-    func arrivals() throws -> [Int] {
-        let json = try JSON.parse(try outside.nft("-j", "list", "chain", "ip", "watch", "in"))
-        return (json["nftables"]?.arrayValue ?? []).compactMap { item -> Int? in
-            guard let expressions = item["rule"]?["expr"]?.arrayValue else { return nil }
-            return expressions.compactMap { $0["counter"]?["packets"]?.intValue }.first
-        }
-    }
 }
-
-
 
 @Suite(needsKernel)
 struct DataPlaneTests {

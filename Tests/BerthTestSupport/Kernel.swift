@@ -35,26 +35,6 @@ public final class NamespaceScope: @unchecked Sendable {
     }
 }
 
-extension NamespaceScope {
-    /// The "host" side of an uplink to the "outside" world, as in the data-plane tests.
-    public static let hostUplink = "192.0.2.1"
-    public static let outsideAddress = "192.0.2.2"
-
-    /// A "host" namespace joined to an "outside" namespace by a veth pair
-    /// (`up0` 192.0.2.1/24 — `out0` 192.0.2.2/24), with the host's default route pointing outside.
-    public func makeHostAndOutside() throws -> (host: ScratchNamespace, outside: ScratchNamespace) {
-        let host = try make(loopbackUp: true)
-        let outside = try make(loopbackUp: true)
-        try run("ip", "-n", host.name, "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside.name)
-        try run("ip", "-n", host.name, "addr", "add", "\(Self.hostUplink)/24", "dev", "up0")
-        try run("ip", "-n", host.name, "link", "set", "up0", "up")
-        try run("ip", "-n", host.name, "route", "add", "default", "via", Self.outsideAddress)
-        try run("ip", "-n", outside.name, "addr", "add", "\(Self.outsideAddress)/24", "dev", "out0")
-        try run("ip", "-n", outside.name, "link", "set", "out0", "up")
-        return (host, outside)
-    }
-}
-
 /// A named namespace (`ip netns add`), deleted when the value goes away. Create them through a
 /// `NamespaceScope`.
 public final class ScratchNamespace: @unchecked Sendable {
@@ -189,5 +169,54 @@ public final class Listeners: @unchecked Sendable {
             usleep(1000)
         }
         throw CommandFailure(command: "nc -dlk \(port) in \(namespace.name) never listened", status: 1)
+    }
+}
+
+/// A "host" namespace joined to an "outside" namespace by a veth pair (`up0` 192.0.2.1/24 —
+/// `out0` 192.0.2.2/24, the host's default route pointing outside), and the ways tests look at
+/// traffic between namespaces. The data-plane labs of the firewall and bridge tests build on it.
+open class UplinkLab: @unchecked Sendable {
+    public static let hostUplink = "192.0.2.1"
+    public static let outsideAddress = "192.0.2.2"
+    public let scope: NamespaceScope
+    public let host: ScratchNamespace
+    public let outside: ScratchNamespace
+    private let listeners = Listeners()
+
+    public init(_ scope: NamespaceScope) throws {
+        self.scope = scope
+        host = try scope.make(loopbackUp: true)
+        outside = try scope.make(loopbackUp: true)
+        try run("ip", "-n", host.name, "link", "add", "up0", "type", "veth", "peer", "name", "out0", "netns", outside.name)
+        try run("ip", "-n", host.name, "addr", "add", "\(Self.hostUplink)/24", "dev", "up0")
+        try run("ip", "-n", host.name, "link", "set", "up0", "up")
+        try run("ip", "-n", host.name, "route", "add", "default", "via", Self.outsideAddress)
+        try run("ip", "-n", outside.name, "addr", "add", "\(Self.outsideAddress)/24", "dev", "out0")
+        try run("ip", "-n", outside.name, "link", "set", "out0", "up")
+    }
+
+    public func pings(from namespace: ScratchNamespace, _ address: String) -> Bool { namespace.pings(address) }
+
+    public func connects(from namespace: ScratchNamespace, to address: String, port: Int, timeout: Int = 2) -> Bool {
+        namespace.connects(to: address, port: port, timeout: timeout)
+    }
+
+    /// A TCP listener in `namespace` on `port`, accepting when this returns; ended with the lab.
+    public func listen(in namespace: ScratchNamespace, port: Int) throws { try listeners.listen(in: namespace, port: port) }
+
+    /// Counters in the outside namespace of packets arriving from each source prefix.
+    public func countArrivals(from prefixes: [String]) throws {
+        try outside.nft("add", "table", "ip", "watch")
+        try outside.nft("add", "chain", "ip", "watch", "in", "{ type filter hook input priority 0; }")
+        for prefix in prefixes { try outside.nft("add", "rule", "ip", "watch", "in", "ip", "saddr", prefix, "counter") }
+    }
+
+    /// Packets counted per source prefix, in the order given to `countArrivals`.
+    public func arrivals() throws -> [Int] {
+        let json = try JSON.parse(try outside.nft("-j", "list", "chain", "ip", "watch", "in"))
+        return (json["nftables"]?.arrayValue ?? []).compactMap { item -> Int? in
+            guard let expressions = item["rule"]?["expr"]?.arrayValue else { return nil }
+            return expressions.compactMap { $0["counter"]?["packets"]?.intValue }.first
+        }
     }
 }
