@@ -120,15 +120,17 @@ public enum Bridge {
     /// The bridge, created if missing (pinned MAC, up, accepting 127.0.0.1 traffic DNAT'd to
     /// its containers). Concurrent creators both succeed; a non-bridge link of the name is an error.
     static func ensureBridge(_ host: RouteNetlink, _ config: BridgeConfig, mtu: UInt32) throws -> Link {
-        if try host.link(named: config.bridge) == nil {
+        var existing = try host.link(named: config.bridge)
+        if existing == nil {
             do {
                 try host.bridgeAdd(name: config.bridge, mtu: mtu, mac: .randomLocal(), up: true)
                 try host.ipv4SettingsSet(.named(config.bridge), [(.routeLocalnet, 1)])
             } catch {
                 guard error.isExists else { throw error }  // another ADD created it first
             }
+            existing = try host.link(named: config.bridge)
         }
-        guard let bridge = try host.link(named: config.bridge) else {
+        guard let bridge = existing else {
             throw CNIError(.netlinkFailed, "bridge \(config.bridge) disappeared while it was being set up")
         }
         guard bridge.kind == "bridge" else {
