@@ -243,6 +243,11 @@ struct LifecycleTests {
         let taken = try lab.failure(try status(lab.config(bridge: "taken0", version: "1.1.0")))
         #expect(taken.code == .pluginNotAvailable)
         #expect(taken.msg.contains("taken0 exists and is not a bridge"))
+        let file = lab.stateDirectory + "/not-a-directory"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+        let unusable = try lab.failure(try status(lab.config(version: "1.1.0", extra: ["stateDir": .string(file)])))
+        #expect(unusable.code == .pluginNotAvailable)
+        #expect(unusable.msg.hasPrefix("state directory \(file): "), "\(unusable.msg)")
     }
 
     @Test func addCheckDelInEveryVersion() throws {
