@@ -62,32 +62,35 @@ extension Bridge {
 
     /// GC: every attachment of the network not in `cni.dev/valid-attachments` is torn down from
     /// its record — link, lease, port elements, record — and GC is passed on to the IPAM (which
-    /// also drops leases without a record).
+    /// also drops leases without a record). All of it under the network's lock, which an ADD holds
+    /// from allocation to record: otherwise an ADD finishing between the record sweep and the IPAM
+    /// sweep would keep its record and link but lose its lease.
     public static func gc(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
         let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
         let addresses = try AddressSource(request, type: config.ipamType)
         let valid = Set(request.config.validAttachments ?? [])
-        var failures: [CNIError] = []
         let host = try RouteNetlink.current()
-        for record in try records.all() where !valid.contains(record.attachment) {
-            do {
-                try deleteLink(.named(record.hostInterface), in: host)
-                try addresses.release(request, attachment: record.attachment)
-                try records.locked {
+        let failures: [CNIError] = try records.locked {
+            var failures: [CNIError] = []
+            for record in try records.all() where !valid.contains(record.attachment) {
+                do {
+                    try deleteLink(.named(record.hostInterface), in: host)
+                    try addresses.release(request, attachment: record.attachment)
                     try teardownShared(record: record, ports: record.ports, owner: record.owner, config: config, records: records)
+                } catch {
+                    failures.append(cniError(error))
+                }
+            }
+            do {
+                switch addresses {
+                case .inProcess(let manager): try manager.collectGarbage(keeping: Array(valid))
+                case .delegated(let delegate): try delegate.run(.gc, request)
                 }
             } catch {
                 failures.append(cniError(error))
             }
-        }
-        do {
-            switch addresses {
-            case .inProcess(let manager): try manager.collectGarbage(keeping: Array(valid))
-            case .delegated(let delegate): try delegate.run(.gc, request)
-            }
-        } catch {
-            failures.append(error)
+            return failures
         }
         if let first = failures.first {
             throw CNIError(first.code, first.msg, details: failures.dropFirst().map(\.description).joined(separator: "; "))
