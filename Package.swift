@@ -50,13 +50,32 @@ let package = Package(
             name: "BerthFirewall",
             dependencies: ["BerthNetlink", "BerthIP", "CMnl", "CNftnl"]
         ),
+        // What every plugin (and netctl) shares: attachment records and the network lock,
+        // namespace identity, a namespace read back as a CNI result, undo and GC/STATUS plumbing,
+        // the mapping of lower-layer errors to CNI codes.
+        .target(
+            name: "BerthAttachments",
+            dependencies: [
+                "BerthCNI", "BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "CLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // berth-bridge: Docker's default network mode over the layers above.
         .target(
             name: "BerthBridge",
             dependencies: [
-                "BerthCNI", "BerthIPAM", "BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "CLinux",
+                "BerthAttachments", "BerthCNI", "BerthIPAM", "BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
+        ),
+        // berth-host: Docker's `--network host`; berth-container: `--network container:<id>`.
+        .target(
+            name: "BerthHost",
+            dependencies: ["BerthAttachments", "BerthCNI", "BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "CLinux"]
+        ),
+        .target(
+            name: "BerthContainer",
+            dependencies: ["BerthAttachments", "BerthCNI", "BerthNetlink", "BerthIP", "BerthJSON"]
         ),
         // rtnetlink and nfnetlink sockets, bound to network namespaces.
         .target(
@@ -70,6 +89,8 @@ let package = Package(
         // Plugins: thin executables over the library modules.
         .executableTarget(name: "berth-ipam", dependencies: ["BerthIPAM", "BerthCNI"]),
         .executableTarget(name: "berth-bridge", dependencies: ["BerthBridge", "BerthCNI"]),
+        .executableTarget(name: "berth-host", dependencies: ["BerthHost", "BerthCNI"]),
+        .executableTarget(name: "berth-container", dependencies: ["BerthContainer", "BerthCNI"]),
 
         // Test fixtures: a scripted IPAM plugin and a minimal plugin on the entry point. Tests run
         // them from the build's products directory (`swift build --build-tests` builds them).

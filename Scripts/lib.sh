@@ -1,7 +1,7 @@
 # Shared by Berth's scripts (source it): dependencies and the network sandbox.
 
 # The plugin executables a user installs.
-BERTH_PLUGINS=(berth-bridge berth-ipam)
+BERTH_PLUGINS=(berth-bridge berth-ipam berth-host berth-container)
 
 # Debian packages the build, the tests, the demo and the benchmarks need. One list, so a clean
 # machine gets everything from whichever script runs first.

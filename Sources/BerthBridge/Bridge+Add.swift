@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthAttachments
 import BerthCNI
 import BerthFirewall
 import BerthIP
@@ -13,23 +14,11 @@ public enum Bridge {
     /// firewall, record; any failure after a side effect undoes what was done, newest first.
     public static func add(_ request: CNIRequest) throws -> CNIResult {
         let config = try BridgeConfig(request)
-        let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
+        let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
         let addresses = try AddressSource(request, type: config.ipamType)
         let host = try RouteNetlink.current()
         return try records.locked {
-            var undo = UndoStack()
-            do {
-                return try add(request, config, records, addresses, host, &undo)
-            } catch {
-                let failure = cniError(error)
-                let leftovers = undo.run()
-                guard leftovers.isEmpty else {
-                    throw CNIError(failure.code, failure.msg,
-                                   details: ([failure.details] + ["could not undo: " + leftovers.joined(separator: "; ")])
-                                       .filter { !$0.isEmpty }.joined(separator: "; "))
-                }
-                throw failure
-            }
+            try UndoStack.undoingOnFailure { undo in try add(request, config, records, addresses, host, &undo) }
         }
     }
 
@@ -41,6 +30,7 @@ public enum Bridge {
             throw CNIError(.unknownContainer, "cannot open the container's network namespace \(environment.netns): \(String(cString: strerror(errno)))")
         }
         defer { close(netnsFD) }
+        let namespace = try NamespaceView.identity(ofNetns: netnsFD, path: environment.netns)
         let mtu = try config.mtu ?? defaultRouteMTU(host)
         let bridge = try ensureBridge(host, config, mtu: mtu)
 
@@ -80,12 +70,13 @@ public enum Bridge {
         try inside.perform(requests)
 
         // Firewall: the network's objects and this container's ports, one transaction.
+        let details = BridgeAttachment(bridge: config.bridge, hostInterface: hostEnd.name,
+                                       ips: ipam.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway) },
+                                       defaultGateways: defaultGateways, ports: ports, masquerade: config.ipMasq, icc: config.icc)
         let record = AttachmentRecord(containerID: environment.containerID, ifname: environment.ifname, network: config.network,
-                                      netns: environment.netns, bridge: config.bridge, hostInterface: hostEnd.name,
-                                      ips: ipam.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway) },
-                                      defaultGateways: defaultGateways, ports: ports, masquerade: config.ipMasq, icc: config.icc)
+                                      netns: environment.netns, namespace: namespace, mode: .bridge(details))
         let firewall = try Firewall.current()
-        try firewall.apply(network: record.firewallNetwork, publishing: ports, owner: record.owner)
+        try firewall.apply(network: details.firewallNetwork, publishing: ports, owner: record.owner)
         if !ports.isEmpty {
             undo.push("withdraw published ports") { try firewall.withdraw(ports, owner: record.owner) }
         }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthAttachments
 import BerthCNI
 import BerthFirewall
 import BerthIP
@@ -13,33 +14,34 @@ extension Bridge {
     /// chains and the port elements. The error names everything missing.
     public static func check(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
-        let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
-        guard let record = try loadRecord(records, request.attachment) else {
+        let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
+        guard let found = try bridgeRecord(records, request.attachment) else {
             throw CNIError(.unknownContainer, "\(request.environment.containerID)/\(request.environment.ifname) is not attached to network \(config.network)")
         }
+        let details = found.details
         var missing: [String] = []
         let host = try RouteNetlink.current()
-        let bridge = try host.link(named: record.bridge)
-        if bridge == nil { missing.append("bridge \(record.bridge)") }
-        if let veth = try host.link(named: record.hostInterface) {
-            if let bridge, veth.master != bridge.index { missing.append("\(record.hostInterface) as a port of \(record.bridge)") }
-            if !veth.isUp { missing.append("\(record.hostInterface) up") }
+        let bridge = try host.link(named: details.bridge)
+        if bridge == nil { missing.append("bridge \(details.bridge)") }
+        if let veth = try host.link(named: details.hostInterface) {
+            if let bridge, veth.master != bridge.index { missing.append("\(details.hostInterface) as a port of \(details.bridge)") }
+            if !veth.isUp { missing.append("\(details.hostInterface) up") }
         } else {
-            missing.append("host interface \(record.hostInterface)")
+            missing.append("host interface \(details.hostInterface)")
         }
 
         let inside = try RouteNetlink.open(in: .path(request.environment.netns))
-        if let link = try inside.link(named: record.ifname) {
+        if let link = try inside.link(named: request.environment.ifname) {
             let present = Set(try inside.addresses(index: link.index).map(\.prefix))
-            missing += record.ips.filter { !present.contains($0.address) }.map { "address \($0.address) on \(record.ifname)" }
-            for gateway in record.defaultGateways {
+            missing += details.ips.filter { !present.contains($0.address) }.map { "address \($0.address) on \(request.environment.ifname)" }
+            for gateway in details.defaultGateways {
                 let routes = try inside.routes(gateway.family)
                 if !routes.contains(where: { $0.isDefault && $0.gateway == gateway && $0.outputInterface == link.index }) {
                     missing.append("default route via \(gateway) in the container")
                 }
             }
         } else {
-            missing.append("\(record.ifname) in \(request.environment.netns)")
+            missing.append("\(request.environment.ifname) in \(request.environment.netns)")
         }
 
         do {
@@ -50,13 +52,13 @@ extension Bridge {
 
         let firewall = try Firewall.current()
         let chains = Set(try firewall.chainNames())
-        missing += FirewallLayout.chains(of: record.firewallNetwork).map(\.chain.name).filter { !chains.contains($0) }.map { "chain \($0)" }
-        for port in record.ports {
-            let (map, element) = FirewallLayout.element(of: port, owner: record.owner)
+        missing += FirewallLayout.chains(of: details.firewallNetwork).map(\.chain.name).filter { !chains.contains($0) }.map { "chain \($0)" }
+        for port in details.ports {
+            let (map, element) = FirewallLayout.element(of: port, owner: found.record.owner)
             if try firewall.element(element.key, in: map) != element { missing.append("published port \(port)") }
         }
         guard missing.isEmpty else {
-            throw CNIError(.checkFailed, "\(record.owner) on network \(config.network) is missing: " + missing.joined(separator: ", "))
+            throw CNIError(.checkFailed, "\(found.record.owner) on network \(config.network) is missing: " + missing.joined(separator: ", "))
         }
     }
 
@@ -67,57 +69,42 @@ extension Bridge {
     /// sweep would keep its record and link but lose its lease.
     public static func gc(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
-        let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
+        let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
         let addresses = try AddressSource(request, type: config.ipamType)
         let valid = Set(request.config.validAttachments ?? [])
         let host = try RouteNetlink.current()
-        let failures: [CNIError] = try records.locked {
-            var failures: [CNIError] = []
-            for record in try records.all() where !valid.contains(record.attachment) {
-                do {
-                    try deleteLink(.named(record.hostInterface), in: host)
-                    try addresses.release(request, attachment: record.attachment)
-                    try teardownShared(record: record, ports: record.ports, owner: record.owner, config: config, records: records)
-                } catch {
-                    failures.append(cniError(error))
-                }
+        let failures: FailureList = try records.locked {
+            var failures = records.sweep(keeping: valid) { record in
+                guard let details = record.bridge else { return }  // another mode's record: nothing of ours
+                try deleteLink(.named(details.hostInterface), in: host)
+                try addresses.release(request, attachment: record.attachment)
+                try teardownShared(record: BridgeRecord(record: record, details: details), owner: record.owner,
+                                   config: config, records: records)
             }
-            do {
+            failures.step {
                 switch addresses {
                 case .inProcess(let manager): try manager.collectGarbage(keeping: Array(valid))
                 case .delegated(let delegate): try delegate.run(.gc, request)
                 }
-            } catch {
-                failures.append(cniError(error))
             }
             return failures
         }
-        if let first = failures.first {
-            throw CNIError(first.code, first.msg, details: failures.dropFirst().map(\.description).joined(separator: "; "))
-        }
+        try failures.throwIfAny()
     }
 
     /// STATUS: whether an ADD can succeed now — nftables usable, the bridge present or
     /// creatable, the IPAM with a free address. Code 50 otherwise.
     public static func status(_ request: CNIRequest) throws {
-        func unavailable(_ what: String, _ error: any Error) -> CNIError {
-            let failure = cniError(error)
-            return CNIError(.pluginNotAvailable, "\(what): \(failure.msg)", details: failure.details)
-        }
         let config = try BridgeConfig(request)
-        do { _ = try Firewall.current().generation() } catch { throw unavailable("nftables is not usable", error) }
+        do { _ = try Firewall.current().generation() } catch { throw PluginStatus.unavailable("nftables is not usable", error) }
         do {
             if let link = try RouteNetlink.current().link(named: config.bridge), link.kind != "bridge" {
                 throw CNIError(.bridgeNameTaken, "\(config.bridge) exists and is not a bridge")
             }
         } catch {
-            throw unavailable("bridge \(config.bridge)", error)
+            throw PluginStatus.unavailable("bridge \(config.bridge)", error)
         }
-        do {
-            _ = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
-        } catch {
-            throw unavailable("state directory \(config.stateDirectory)", error)
-        }
+        try PluginStatus.requireStateDirectory(config.stateDirectory, network: config.network)
         do {
             switch try AddressSource(request, type: config.ipamType) {
             case .inProcess(let manager): try manager.status()
@@ -125,7 +112,7 @@ extension Bridge {
             }
         } catch {
             if error.code == .pluginNotAvailable || error.code == .pluginNotAvailableExistingAffected { throw error }
-            throw unavailable("IPAM", error)
+            throw PluginStatus.unavailable("IPAM", error)
         }
     }
 }

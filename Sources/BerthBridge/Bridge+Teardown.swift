@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthAttachments
 import BerthCNI
 import BerthFirewall
 import BerthIP
@@ -13,42 +14,44 @@ extension Bridge {
     /// going after a failure; the first failure is reported with the rest in `details`.
     public static func del(_ request: CNIRequest) throws {
         let config = try BridgeConfig(request)
-        let records = try RecordStore(stateDirectory: config.stateDirectory, network: config.network)
+        let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
         let addresses = try AddressSource(request, type: config.ipamType)
-        let record = try loadRecord(records, request.attachment)
-        // Without a record the ADD never completed (its undo withdrew any ports): nothing to withdraw.
-        let ports = record?.ports ?? []
-        var failures: [CNIError] = []
-        func step(_ body: () throws -> Void) {
-            do { try body() } catch { failures.append(cniError(error)) }
-        }
+        let record = try bridgeRecord(records, request.attachment)
+        var failures = FailureList()
         // The veth: deleting the host end removes the container end wherever it is. Slow (the
         // kernel unregisters synchronously), so it happens outside the network's lock.
-        step {
+        failures.step {
             if let record {
-                try deleteLink(.named(record.hostInterface), in: try RouteNetlink.current())
+                try deleteLink(.named(record.details.hostInterface), in: try RouteNetlink.current())
             } else if !request.environment.netns.isEmpty, access(request.environment.netns, F_OK) == 0 {
                 try deleteLink(.named(request.environment.ifname), in: try RouteNetlink.open(in: .path(request.environment.netns)))
             }
         }
-        step { try addresses.release(request, attachment: request.attachment) }
-        step {
+        failures.step { try addresses.release(request, attachment: request.attachment) }
+        failures.step {
             try records.locked {
-                try teardownShared(record: record, ports: ports, owner: "\(request.environment.containerID)/\(request.environment.ifname)",
+                // Without a record the ADD never completed (its undo withdrew any ports): nothing to withdraw.
+                try teardownShared(record: record, owner: "\(request.environment.containerID)/\(request.environment.ifname)",
                                    config: config, records: records)
             }
         }
-        if let first = failures.first {
-            throw CNIError(first.code, first.msg, details: failures.dropFirst().map(\.description).joined(separator: "; "))
-        }
+        try failures.throwIfAny()
     }
 
-    static func loadRecord(_ records: RecordStore, _ attachment: Attachment) throws -> AttachmentRecord? {
-        do {
-            return try records.load(attachment)
-        } catch {
-            throw CNIError(.stateRecordFailed, "attachment record of \(attachment.containerID)/\(attachment.ifname): \(error)")
+    /// A berth-bridge record and its bridge part.
+    struct BridgeRecord {
+        let record: AttachmentRecord
+        let details: BridgeAttachment
+    }
+
+    /// The attachment's record; a record another mode wrote under this network's name is code 113.
+    static func bridgeRecord(_ records: RecordStore, _ attachment: Attachment) throws(CNIError) -> BridgeRecord? {
+        guard let record = try records.record(of: attachment) else { return nil }
+        guard let details = record.bridge else {
+            throw CNIError(.stateRecordFailed, "\(record.owner) on network \(records.network) was attached by berth-\(record.mode.name), not berth-bridge",
+                           details: "networks of different plugins need different names")
         }
+        return BridgeRecord(record: record, details: details)
     }
 
     static func deleteLink(_ link: LinkID, in netlink: RouteNetlink) throws {
@@ -62,13 +65,12 @@ extension Bridge {
     /// Under the network's lock: the attachment's port elements and record; then, if it was the
     /// network's last attachment, the network's firewall objects (the whole table after the last
     /// network) and, with `removeBridgeWhenEmpty`, the bridge.
-    static func teardownShared(record: AttachmentRecord?, ports: [PortMapping], owner: String,
-                               config: BridgeConfig, records: RecordStore) throws {
+    static func teardownShared(record: BridgeRecord?, owner: String, config: BridgeConfig, records: RecordStore) throws {
         let firewall = try Firewall.current()
-        if !ports.isEmpty { try firewall.withdraw(ports, owner: owner) }
-        if let record { try records.remove(record.attachment) }
+        if let ports = record?.details.ports, !ports.isEmpty { try firewall.withdraw(ports, owner: owner) }
+        if let record { try records.remove(record.record.attachment) }
         guard try records.count() == 0 else { return }
-        let network = record?.firewallNetwork
+        let network = record?.details.firewallNetwork
             ?? FirewallNetwork(bridge: config.bridge, subnets: [], masquerade: config.ipMasq, interContainerCommunication: config.icc)
         let others = try firewall.elements(of: FirewallLayout.forwardInbound)
             .filter { $0.key != [.interfaceName(network.bridge)] }
@@ -82,5 +84,13 @@ extension Bridge {
                 try deleteLink(bridge.id, in: host)
             }
         }
+    }
+}
+
+extension BridgeAttachment {
+    /// The network as the firewall knows it, rebuilt from the record.
+    var firewallNetwork: FirewallNetwork {
+        FirewallNetwork(bridge: bridge, subnets: ips.map(\.address.network), masquerade: masquerade,
+                        interContainerCommunication: icc)
     }
 }

@@ -1,3 +1,4 @@
+import BerthAttachments
 import BerthCNI
 import BerthFirewall
 import BerthIP
@@ -24,19 +25,11 @@ public struct BridgeConfig: Sendable {
     /// `mac`: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC.
     public var mac: MACAddress?
     public var dns: CNIResult.DNS?
-    public var stateDirectory = "/var/lib/berth"
+    public var stateDirectory = CommonOptions.defaultStateDirectory
     /// runtimeConfig.portMappings (the `portMappings` capability).
     public var portMappings: [PortRequest] = []
     /// `ipam.type`.
     public var ipamType: String
-
-    /// A requested port mapping, before the container's addresses are known.
-    public struct PortRequest: Sendable, Hashable {
-        public var hostIP: IPAddress?
-        public var proto: NFTProtocol
-        public var hostPort: UInt16
-        public var containerPort: UInt16
-    }
 
     public init(_ request: CNIRequest) throws(CNIError) {
         let config = request.config
@@ -66,17 +59,9 @@ public struct BridgeConfig: Sendable {
             enableDad = try root.member("enableDad")?.bool() ?? enableDad
             removeBridgeWhenEmpty = try root.member("removeBridgeWhenEmpty")?.bool() ?? removeBridgeWhenEmpty
             dns = try root.member("dns").map { cursor throws(JSONShapeError) in try CNIResult.DNS(json: cursor) }
-            if let field = root.member("stateDir") {
-                let path = try field.string()
-                guard path.hasPrefix("/"), !path.split(separator: "/").contains(".."), !path.unicodeScalars.contains("\u{0}") else {
-                    throw field.invalid("\(path.debugDescription) must be an absolute path without '..'")
-                }
-                stateDirectory = path
-            }
+            stateDirectory = try CommonOptions.stateDirectory(root)
             mac = try Self.mac(root: root, cniArgs: request.environment.args)
-            if let mappings = root.member("runtimeConfig")?.member("portMappings") {
-                portMappings = try mappings.array().map { entry throws(JSONShapeError) in try Self.portRequest(entry) }
-            }
+            portMappings = try PortRequest.requested(in: root)
         } catch {
             throw CNIError(config: error)
         }
@@ -97,30 +82,6 @@ public struct BridgeConfig: Sendable {
             return mac
         }
         return nil
-    }
-
-    /// `{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "…"}`
-    private static func portRequest(_ cursor: JSONCursor) throws(JSONShapeError) -> PortRequest {
-        _ = try cursor.object()
-        func port(_ key: String) throws(JSONShapeError) -> UInt16 {
-            let field = try cursor.required(key)
-            let value = try field.int()
-            guard (1...65535).contains(value) else { throw field.invalid("\(value) is not a port number") }
-            return UInt16(value)
-        }
-        var proto = NFTProtocol.tcp
-        if let field = cursor.member("protocol") {
-            let name = try field.string().lowercased()
-            guard let parsed = NFTProtocol(name: name) else { throw field.invalid("\(name.debugDescription) is not tcp, udp or sctp") }
-            proto = parsed
-        }
-        var hostIP: IPAddress?
-        if let field = cursor.member("hostIP"), try !field.string().isEmpty {
-            let address = try field.address()
-            // 0.0.0.0 and :: mean any address.
-            if address.value != 0 { hostIP = address }
-        }
-        return PortRequest(hostIP: hostIP, proto: proto, hostPort: try port("hostPort"), containerPort: try port("containerPort"))
     }
 
     static func isValidInterfaceName(_ name: String) -> Bool {

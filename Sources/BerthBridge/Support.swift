@@ -1,54 +1,14 @@
+import BerthAttachments
 import BerthCNI
 import BerthFirewall
 import BerthIPAM
 import BerthNetlink
 
 extension CNIError.Code {
-    /// berth-bridge: the kernel refused a link, address or route change (the message names it).
-    public static let netlinkFailed = CNIError.Code(rawValue: 110)
-    /// berth-bridge: an nftables transaction failed (the message names the failing change).
-    public static let firewallFailed = CNIError.Code(rawValue: 111)
-    /// berth-bridge: a requested host port is already published by another container.
-    public static let portAlreadyPublished = CNIError.Code(rawValue: 112)
-    /// berth-bridge: an attachment record cannot be read or written.
-    public static let stateRecordFailed = CNIError.Code(rawValue: 113)
-    /// berth-bridge CHECK: what the record lists is not all there (the message says what).
-    public static let checkFailed = CNIError.Code(rawValue: 114)
     /// berth-bridge: CNI_IFNAME already exists in the container.
     public static let interfaceExists = CNIError.Code(rawValue: 115)
     /// berth-bridge: the bridge name belongs to a link that is not a bridge.
     public static let bridgeNameTaken = CNIError.Code(rawValue: 116)
-}
-
-/// The one place lower-layer errors become CNI errors.
-func cniError(_ error: any Error) -> CNIError {
-    switch error {
-    case let error as CNIError: return error
-    case let error as NetlinkError: return CNIError(.netlinkFailed, error.description)
-    case let error as FirewallError where error.conflictingOwner != nil:
-        return CNIError(.portAlreadyPublished, error.description)
-    case let error as FirewallError: return CNIError(.firewallFailed, error.description)
-    case let error as RecordStore.Failure: return CNIError(.stateRecordFailed, "attachment record: \(error)")
-    case let error as NamespaceError: return CNIError(.unknownContainer, error.description)
-    case let error as Sysctl.Failure: return CNIError(.netlinkFailed, error.description)
-    default: return CNIError(.unclassified, "\(error)")
-    }
-}
-
-/// Undo steps registered as an ADD makes changes, run newest first when a later step fails.
-struct UndoStack {
-    private var steps: [(String, () throws -> Void)] = []
-
-    mutating func push(_ what: String, _ step: @escaping () throws -> Void) { steps.append((what, step)) }
-
-    /// Runs every step, newest first; returns what could not be undone.
-    func run() -> [String] {
-        var failures: [String] = []
-        for (what, step) in steps.reversed() {
-            do { try step() } catch { failures.append("\(what): \(error)") }
-        }
-        return failures
-    }
 }
 
 /// Where addresses come from: berth-ipam in this process (same store and code as the
@@ -91,8 +51,6 @@ enum AddressSource {
 }
 
 extension CNIRequest {
-    var attachment: Attachment { Attachment(containerID: environment.containerID, ifname: environment.ifname) }
-
     /// The same request for another attachment (CNI_CONTAINERID / CNI_IFNAME replaced), as GC
     /// needs it to release a stale attachment through a delegated IPAM plugin.
     func retargeted(to attachment: Attachment) throws(CNIError) -> CNIRequest {

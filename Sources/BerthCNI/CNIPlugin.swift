@@ -18,6 +18,9 @@ public struct CNIRequest: Sendable {
     }
 
     public var command: CNICommand { environment.command }
+
+    /// CNI_CONTAINERID and CNI_IFNAME: the attachment the call is about.
+    public var attachment: Attachment { Attachment(containerID: environment.containerID, ifname: environment.ifname) }
 }
 
 /// A plugin as its handlers: what `main()` in every Berth executable hands to `run()`.

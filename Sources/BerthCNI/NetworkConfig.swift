@@ -1,5 +1,8 @@
 import BerthJSON
 
+/// A container attachment (container ID + interface): what GC keeps and everything else refers to.
+public typealias Attachment = NetworkConfig.Attachment
+
 /// The config a plugin receives on stdin: one entry of a conflist with `name`, `cniVersion` and
 /// (after the first plugin) `prevResult` injected by the runtime.
 ///

@@ -53,6 +53,29 @@ extension Firewall {
         }
     }
 
+    /// Every published port in the table's port maps, with its owner comment; empty without a
+    /// table. The inverse of `FirewallLayout.element(of:owner:)`.
+    public func publishedPorts() throws(FirewallError) -> [(mapping: PortMapping, owner: String?)] {
+        var ports: [(mapping: PortMapping, owner: String?)] = []
+        for map in [FirewallLayout.ports4, FirewallLayout.ports4Any, FirewallLayout.ports6, FirewallLayout.ports6Any] {
+            for element in try elements(of: map) {
+                var key = element.key[...]
+                var hostIP: IPAddress?
+                if case .address(let address)? = key.first {
+                    hostIP = address
+                    key = key.dropFirst()
+                }
+                guard key.count == 2, case .proto(let proto) = key[key.startIndex], case .port(let hostPort) = key[key.startIndex + 1],
+                      case .values(let data) = element.data, data.count == 2,
+                      case .address(let containerIP) = data[0], case .port(let containerPort) = data[1]
+                else { continue }
+                ports.append((PortMapping(hostIP: hostIP, proto: proto, hostPort: hostPort, containerIP: containerIP,
+                                          containerPort: containerPort), element.comment))
+            }
+        }
+        return ports
+    }
+
     /// What the table lacks compared with `expected`: missing chains and elements, in words
     /// ("chain in_berth0", "element tcp . 8080 … in ports4_any"); empty when all is there.
     public func missing(from expected: NFTRuleset) throws(FirewallError) -> [String] {

@@ -69,7 +69,7 @@ public struct AddressManager {
 
     /// ADD's result: the addresses, `ipam.routes` and `dns` from `ipam.resolvConf`.
     public func add(_ attachment: Attachment) throws(CNIError) -> CNIResult {
-        let dns = try config.resolvConf.map(ResolvConf.load) ?? CNIResult.DNS()
+        let dns = try config.resolvConf.map { path throws(CNIError) in try ResolvConf.load(path, key: "ipam.resolvConf") } ?? CNIResult.DNS()
         return CNIResult(ips: try allocate(for: attachment), routes: config.routes, dns: dns)
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BerthCNI
 import BerthIP
 import CLinux
 import SystemPackage

@@ -1,8 +1,6 @@
 import BerthCNI
 import BerthIP
 
-public typealias Attachment = NetworkConfig.Attachment
-
 /// A lease as the store holds it: an address and who holds it. Files written by host-local
 /// before 0.7 hold only a container ID (`ifname` nil).
 public struct Lease: Sendable, Equatable {

@@ -53,6 +53,8 @@ public struct Link: Sendable, Equatable {
     /// Administratively up (IFF_UP).
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC) != 0 }
+    /// The loopback device (IFF_LOOPBACK).
+    public var isLoopback: Bool { flags & UInt32(IFF_LOOPBACK) != 0 }
 
     init?(_ message: NetlinkMessage) {
         guard message.type == UInt16(RTM_NEWLINK), let info = message.fixedHeader(ifinfomsg.self) else { return nil }

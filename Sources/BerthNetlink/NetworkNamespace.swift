@@ -91,9 +91,23 @@ public enum NetworkNamespace {
         try identity(ofPath: "/proc/thread-self/ns/net")
     }
 
-    public struct Identity: Sendable, Hashable {
+    /// The namespace this process was started in (its first thread's).
+    public static func processIdentity() throws(NamespaceError) -> Identity {
+        try identity(ofPath: "/proc/self/ns/net")
+    }
+
+    /// A namespace's device and inode; `description` is `net:[inode]`, as
+    /// `readlink /proc/<pid>/ns/net` and `lsns` show it.
+    public struct Identity: Sendable, Hashable, CustomStringConvertible {
         public let device: UInt64
         public let inode: UInt64
+
+        public init(device: UInt64, inode: UInt64) {
+            self.device = device
+            self.inode = inode
+        }
+
+        public var description: String { "net:[\(inode)]" }
     }
 }
 

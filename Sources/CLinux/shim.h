@@ -22,4 +22,9 @@ static const int berth_CLONE_NEWNET = CLONE_NEWNET;
 #endif
 static const int berth_O_TMPFILE = O_TMPFILE;
 
+// NS_GET_NSTYPE (linux/nsfs.h, Linux 4.11): the CLONE_NEW* type of a namespace file, -1 with
+// ENOTTY for a file that is not one. ioctl is variadic, which Swift cannot call.
+#include <sys/ioctl.h>
+static inline int berth_namespace_type(int fd) { return ioctl(fd, (0xb7 << 8) | 0x3); }
+
 #endif

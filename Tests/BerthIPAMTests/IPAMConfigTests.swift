@@ -122,7 +122,7 @@ import Testing
     }
 
     @Test func unreadableFileIsAnError() {
-        #expect(throws: CNIError.self) { try ResolvConf.load("/nonexistent/resolv.conf") }
+        #expect(throws: CNIError.self) { try ResolvConf.load("/nonexistent/resolv.conf", key: "ipam.resolvConf") }
     }
 }
 

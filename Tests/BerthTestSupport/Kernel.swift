@@ -1,7 +1,11 @@
 import BerthJSON
 import BerthNetlink
 import Foundation
+// Testing exists only where tests are built: `swift build -c release --static-swift-stdlib` of the
+// whole package builds this target too, without it.
+#if canImport(Testing)
 import Testing
+#endif
 
 /// Kernel tests need root and a sandbox: the test command (Scripts/test.sh) runs every test
 /// inside an `unshare --net --mount` sandbox as root and sets BERTH_REQUIRE_KERNEL_TESTS, so there
@@ -11,8 +15,10 @@ public let kernelTestsEnabled: Bool = {
     return (try? NetworkNamespace.run(in: .new) { true }) ?? false
 }()
 
+#if canImport(Testing)
 /// The trait every kernel suite carries.
 public let needsKernel = Testing.ConditionTrait.enabled(if: kernelTestsEnabled, "needs root (CAP_SYS_ADMIN) to create network namespaces")
+#endif
 
 /// A short unique name for links and namespaces: parallel tests never share one.
 public func uniqueName(_ prefix: String) -> String {

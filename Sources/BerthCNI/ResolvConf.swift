@@ -1,12 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import BerthCNI
 import SystemPackage
 
-/// Reads a resolv.conf-format file into CNI `dns`, as host-local does: `nameserver` lines add
-/// servers, `domain` sets the domain, `search` and `options` take the rest of their line.
-/// Lines starting with `#` or `;` are comments.
+/// Reads a resolv.conf-format file into CNI `dns` (berth-ipam's `resolvConf`, berth-host's host
+/// DNS), as host-local does: `nameserver` lines add servers, `domain` sets the domain, `search`
+/// and `options` take the rest of their line. Lines starting with `#` or `;` are comments.
 public enum ResolvConf {
     public static func parse(_ text: String) -> CNIResult.DNS {
         var dns = CNIResult.DNS()
@@ -24,8 +23,9 @@ public enum ResolvConf {
         return dns
     }
 
-    /// Reads and parses `path`; a file that cannot be read is an error naming it.
-    public static func load(_ path: String) throws(CNIError) -> CNIResult.DNS {
+    /// Reads and parses `path`; a file that cannot be read is code 7 naming the config key
+    /// (`key`) that pointed at it.
+    public static func load(_ path: String, key: String) throws(CNIError) -> CNIResult.DNS {
         do {
             let fd = try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
             defer { try? fd.close() }
@@ -33,7 +33,7 @@ public enum ResolvConf {
         } catch let error as CNIError {
             throw error
         } catch {
-            throw CNIError(.invalidConfig, "invalid network configuration: ipam.resolvConf: cannot read \(path): \(error)")
+            throw CNIError(.invalidConfig, "invalid network configuration: \(key): cannot read \(path): \(error)")
         }
     }
 }

@@ -2,110 +2,18 @@
 import Glibc
 #endif
 import BerthCNI
-import BerthIPAM
-import BerthFirewall
-import BerthIP
 import BerthJSON
 import CLinux
 import SystemPackage
 
-/// Everything DEL, CHECK and GC must know about an attachment, written at ADD: they never
-/// depend on the container's namespace still existing or on the runtime repeating
-/// `runtimeConfig`.
-public struct AttachmentRecord: Sendable, Equatable {
-    public var containerID: String
-    public var ifname: String
-    public var network: String
-    public var netns: String
-    public var bridge: String
-    /// The host end of the veth.
-    public var hostInterface: String
-    public var ips: [CNIResult.IPConfig]
-    /// Default routes installed in the container (gateways).
-    public var defaultGateways: [IPAddress]
-    public var ports: [PortMapping]
-    public var masquerade: Bool
-    public var icc: Bool
-
-    public var attachment: Attachment { Attachment(containerID: containerID, ifname: ifname) }
-    /// Firewall owner of the attachment's port elements.
-    public var owner: String { "\(containerID)/\(ifname)" }
-
-    /// The network as the firewall knows it, rebuilt from the record.
-    public var firewallNetwork: FirewallNetwork {
-        FirewallNetwork(bridge: bridge, subnets: ips.map(\.address.network), masquerade: masquerade,
-                        interContainerCommunication: icc)
-    }
-
-    var json: JSON {
-        .object([
-            "version": .int(1),
-            "containerID": .string(containerID), "ifname": .string(ifname), "network": .string(network),
-            "netns": .string(netns), "bridge": .string(bridge), "hostInterface": .string(hostInterface),
-            "ips": .array(ips.map { ip in
-                var object: JSONObject = ["address": .string(ip.address.description)]
-                if let gateway = ip.gateway { object["gateway"] = .string(gateway.description) }
-                return .object(object)
-            }),
-            "defaultGateways": .array(defaultGateways.map { .string($0.description) }),
-            "ports": .array(ports.map { port in
-                var object: JSONObject = ["protocol": .string(port.proto.description), "hostPort": .int(Int(port.hostPort)),
-                                          "containerIP": .string(port.containerIP.description), "containerPort": .int(Int(port.containerPort))]
-                if let hostIP = port.hostIP { object["hostIP"] = .string(hostIP.description) }
-                return .object(object)
-            }),
-            "masquerade": .bool(masquerade), "icc": .bool(icc),
-        ])
-    }
-
-    init(json cursor: JSONCursor) throws(JSONShapeError) {
-        containerID = try cursor.required("containerID").string()
-        ifname = try cursor.required("ifname").string()
-        network = try cursor.required("network").string()
-        netns = try cursor.member("netns")?.string() ?? ""
-        bridge = try cursor.required("bridge").string()
-        hostInterface = try cursor.required("hostInterface").string()
-        ips = []
-        for entry in try cursor.required("ips").array() {
-            ips.append(CNIResult.IPConfig(address: try entry.required("address").prefix(), gateway: try entry.member("gateway")?.address()))
-        }
-        defaultGateways = []
-        for entry in try cursor.member("defaultGateways")?.array() ?? [] { defaultGateways.append(try entry.address()) }
-        ports = []
-        for entry in try cursor.member("ports")?.array() ?? [] {
-            let protoName = try entry.required("protocol").string()
-            guard let proto = NFTProtocol(name: protoName) else { throw entry.invalid("unknown protocol \(protoName)") }
-            ports.append(PortMapping(hostIP: try entry.member("hostIP")?.address(), proto: proto,
-                                     hostPort: UInt16(clamping: try entry.required("hostPort").int()),
-                                     containerIP: try entry.required("containerIP").address(),
-                                     containerPort: UInt16(clamping: try entry.required("containerPort").int())))
-        }
-        masquerade = try cursor.member("masquerade")?.bool() ?? true
-        icc = try cursor.member("icc")?.bool() ?? true
-    }
-
-    init(containerID: String, ifname: String, network: String, netns: String, bridge: String, hostInterface: String,
-         ips: [CNIResult.IPConfig], defaultGateways: [IPAddress], ports: [PortMapping], masquerade: Bool, icc: Bool) {
-        self.containerID = containerID
-        self.ifname = ifname
-        self.network = network
-        self.netns = netns
-        self.bridge = bridge
-        self.hostInterface = hostInterface
-        self.ips = ips
-        self.defaultGateways = defaultGateways
-        self.ports = ports
-        self.masquerade = masquerade
-        self.icc = icc
-    }
-}
-
 /// Attachment records of one network under `<stateDir>/<network>/`, one file each
 /// (`<containerID>:<ifname>.json`, mode 0600, written whole or not at all), and the network's
-/// lock.
+/// lock. Containers are found across networks through `StateDirectory`.
 public final class RecordStore {
+    public let network: String
     public let directory: String
     private let directoryFD: Int32
+    /// -1 for a store opened only to read (`StateDirectory`).
     private let lockFD: Int32
 
     public struct Failure: Error, CustomStringConvertible {
@@ -114,14 +22,16 @@ public final class RecordStore {
         public var description: String { "\(operation): \(errno)" }
     }
 
+    /// The network's store, its directory and lock file created when missing.
     public init(stateDirectory: String, network: String) throws(Failure) {
+        self.network = network
         directory = stateDirectory + "/" + network
         var prefix = ""
         for component in directory.split(separator: "/") {
             prefix += "/" + component
             if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw Failure(operation: "create \(prefix)", errno: Errno(rawValue: errno)) }
         }
-        directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        directoryFD = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard directoryFD >= 0 else { throw Failure(operation: "open \(directory)", errno: Errno(rawValue: errno)) }
         lockFD = openat(directoryFD, "lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else {
@@ -131,14 +41,27 @@ public final class RecordStore {
         }
     }
 
+    /// An existing network directory, to read; nil when there is none. Creates nothing.
+    init?(reading stateDirectory: String, network: String) throws(Failure) {
+        self.network = network
+        directory = stateDirectory + "/" + network
+        directoryFD = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw Failure(operation: "open \(directory)", errno: Errno(rawValue: errno))
+        }
+        lockFD = -1
+    }
+
     deinit {
-        close(lockFD)
+        if lockFD >= 0 { close(lockFD) }
         close(directoryFD)
     }
 
     /// Runs `body` holding the network's lock: bridge creation, the firewall's network objects and
     /// "is this the last attachment" decisions happen one at a time per network.
     public func locked<T>(_ body: () throws -> T) throws -> T {
+        precondition(lockFD >= 0, "a store opened for reading has no lock")
         while flock(lockFD, LOCK_EX) != 0 {
             guard errno == EINTR else { throw Failure(operation: "lock \(directory)/lock", errno: Errno(rawValue: errno)) }
         }
@@ -149,7 +72,12 @@ public final class RecordStore {
     private static func name(_ attachment: Attachment) -> String { "\(attachment.containerID):\(attachment.ifname).json" }
 
     public func load(_ attachment: Attachment) throws -> AttachmentRecord? {
-        guard let text = try read(Self.name(attachment)) else { return nil }
+        try load(named: Self.name(attachment))
+    }
+
+    /// The record in file `name`; nil when there is none.
+    func load(named name: String) throws -> AttachmentRecord? {
+        guard let text = try read(name) else { return nil }
         return try AttachmentRecord(json: JSONCursor(JSON.parse(text)))
     }
 
@@ -181,16 +109,18 @@ public final class RecordStore {
 
     /// Every record of the network.
     public func all() throws -> [AttachmentRecord] {
-        try names().compactMap { name in
-            guard let text = try read(name) else { return nil }
-            return try AttachmentRecord(json: JSONCursor(JSON.parse(text)))
-        }
+        try names().compactMap { try load(named: $0) }
     }
 
     /// How many attachments the network has (directory entries only; no record is read).
     public func count() throws -> Int { try names().count }
 
-    private func names() throws(Failure) -> [String] {
+    /// The records of one container (any interface).
+    public func records(ofContainer containerID: String) throws -> [AttachmentRecord] {
+        try names().filter { $0.hasPrefix(containerID + ":") }.sorted().compactMap { try load(named: $0) }
+    }
+
+    func names() throws(Failure) -> [String] {
         let fd = openat(directoryFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0, let stream = fdopendir(fd) else { throw Failure(operation: "list \(directory)", errno: Errno(rawValue: errno)) }
         defer { closedir(stream) }
@@ -213,6 +143,54 @@ public final class RecordStore {
             return String(decoding: try PluginIO.readAll(FileDescriptor(rawValue: fd), limit: 1 << 20, what: name), as: UTF8.self)
         } catch {
             throw Failure(operation: "read \(directory)/\(name)", errno: .ioError)
+        }
+    }
+}
+
+/// The state directory as a whole (`/var/lib/berth` by default): one directory per network.
+/// Read without any network's lock: records are written whole, so a reader sees one or none.
+public struct StateDirectory: Sendable {
+    public let path: String
+
+    public init(_ path: String) { self.path = path }
+
+    /// The networks that have a directory here.
+    public func networks() throws(RecordStore.Failure) -> [String] {
+        guard let stream = opendir(path) else {
+            if errno == ENOENT { return [] }
+            throw RecordStore.Failure(operation: "list \(path)", errno: Errno(rawValue: errno))
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // DT_UNKNOWN on file systems without d_type: opening it as a store tells.
+            let isDirectory = entry.pointee.d_type == UInt8(DT_DIR) || entry.pointee.d_type == UInt8(DT_UNKNOWN)
+            if isDirectory, CNIEnvironment.isValidIdentifier(name) { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Every record of every network, by network name. With `skippingDamaged`, a record that
+    /// cannot be read or parsed is left out instead of failing the whole scan (a broken record
+    /// of an unrelated network must not stop an ADD).
+    public func records(skippingDamaged: Bool = false) throws -> [AttachmentRecord] {
+        try networks().flatMap { network -> [AttachmentRecord] in
+            guard let store = try RecordStore(reading: path, network: network) else { return [] }
+            return try store.names().sorted().compactMap { name in
+                do {
+                    return try store.load(named: name)
+                } catch where skippingDamaged {
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// Every record of `containerID`, in every network, by network name.
+    public func records(ofContainer containerID: String) throws -> [AttachmentRecord] {
+        try networks().flatMap { network in
+            try RecordStore(reading: path, network: network)?.records(ofContainer: containerID) ?? []
         }
     }
 }

@@ -1,0 +1,4 @@
+import BerthCNI
+import BerthContainer
+
+CNIPlugin.container.main()

@@ -1,0 +1,4 @@
+import BerthCNI
+import BerthHost
+
+CNIPlugin.host.main()
