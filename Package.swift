@@ -115,7 +115,7 @@ let package = Package(
         // Helpers shared by the test targets: running built executables, scratch namespaces.
         .target(
             name: "BerthTestSupport",
-            dependencies: ["BerthJSON", "BerthNetlink"],
+            dependencies: ["BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink"],
             path: "Tests/BerthTestSupport"
         ),
 
@@ -128,6 +128,8 @@ let package = Package(
         .testTarget(name: "BerthIPAMTests", dependencies: ["BerthIPAM", "BerthCNI", "BerthIP", "BerthJSON", "BerthTestSupport"]),
         .testTarget(name: "BerthFirewallTests", dependencies: ["BerthFirewall", "BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
         .testTarget(name: "BerthBridgeTests", dependencies: ["BerthBridge", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthFirewall", "BerthTestSupport"]),
+        .testTarget(name: "BerthAttachmentsTests", dependencies: ["BerthAttachments", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthTestSupport"]),
+        .testTarget(name: "BerthModeTests", dependencies: ["BerthHost", "BerthContainer", "BerthAttachments", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthTestSupport"]),
         .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

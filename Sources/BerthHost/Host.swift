@@ -96,8 +96,8 @@ public enum Host {
                 throw CNIError(.hostPortTaken, "host port \(request) is published by Berth for container \(owner ?? "?") (\(mapping))",
                                details: "a host-mode container and a published port cannot share a host port")
             }
-            if let (other, port) = reserved.first(where: { request.overlaps($0.port) }) {
-                throw CNIError(.hostPortTaken, "host port \(request) is reserved by host-mode container \(other.owner) on network \(other.network) (\(port))")
+            if let (other, _) = reserved.first(where: { request.overlaps($0.port) }) {
+                throw CNIError(.hostPortTaken, "host port \(request) is reserved by host-mode container \(other.owner) on network \(other.network)")
             }
             for address in HostPorts.bindAddresses(request) {
                 switch HostPorts.probe(request.proto, address, port: request.hostPort) {

@@ -161,20 +161,22 @@ public final class Listeners: @unchecked Sendable {
         }
     }
 
-    /// A listener in `namespace` on `port`, accepting when this returns.
-    public func listen(in namespace: ScratchNamespace, port: Int) throws {
+    /// A listener in `namespace` on `port` (TCP, or UDP with `udp`; on every address, or on
+    /// `address`), bound when this returns; its process ID.
+    @discardableResult
+    public func listen(in namespace: ScratchNamespace, port: Int, udp: Bool = false, address: String? = nil) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        process.arguments = ["--net=\(namespace.path)", "nc", "-dlk", String(port)]
+        process.arguments = ["--net=\(namespace.path)", "nc", udp ? "-dlku" : "-dlk"] + (address.map { [$0] } ?? []) + [String(port)]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         processes.append(process)
         for _ in 0..<2000 {
-            if try !namespace.exec("ss", "-Hltn", "sport = :\(port)").isEmpty { return }
+            if try !namespace.exec("ss", "-Hln", udp ? "-u" : "-t", "sport = :\(port)").isEmpty { return process.processIdentifier }
             usleep(1000)
         }
-        throw CommandFailure(command: "nc -dlk \(port) in \(namespace.name) never listened", status: 1)
+        throw CommandFailure(command: "nc \(udp ? "-dlku" : "-dlk") \(port) in \(namespace.name) never listened", status: 1)
     }
 }
 
@@ -207,8 +209,11 @@ open class UplinkLab: @unchecked Sendable {
         namespace.connects(to: address, port: port, timeout: timeout)
     }
 
-    /// A TCP listener in `namespace` on `port`, accepting when this returns; ended with the lab.
-    public func listen(in namespace: ScratchNamespace, port: Int) throws { try listeners.listen(in: namespace, port: port) }
+    /// A listener in `namespace` on `port`, bound when this returns; ended with the lab. Its PID.
+    @discardableResult
+    public func listen(in namespace: ScratchNamespace, port: Int, udp: Bool = false, address: String? = nil) throws -> Int32 {
+        try listeners.listen(in: namespace, port: port, udp: udp, address: address)
+    }
 
     /// Counters in the outside namespace of packets arriving from each source prefix.
     public func countArrivals(from prefixes: [String]) throws {
