@@ -11,6 +11,9 @@ berth_install_dependencies
 
 echo "==> building (debug, with tests)"
 swift build --build-tests
+# What install.sh ships: the whole package must build as a static release, test support included.
+echo "==> building (release, static Swift runtime)"
+swift build -c release --static-swift-stdlib
 berth_build_libcni_driver
 
 echo "==> swift test in a network sandbox"

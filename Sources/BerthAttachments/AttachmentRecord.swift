@@ -27,14 +27,24 @@ public struct AttachmentRecord: Sendable, Equatable {
         /// berth-container: another container's namespace; nothing was created.
         case container(ContainerJoin)
 
-        /// `bridge`, `host` or `container`, as the record and netctl spell it.
-        public var name: String {
+        public var kind: Kind {
             switch self {
-            case .bridge: "bridge"
-            case .host: "host"
-            case .container: "container"
+            case .bridge: .bridge
+            case .host: .host
+            case .container: .container
             }
         }
+
+        /// `bridge`, `host` or `container`, as the record and netctl spell it.
+        public var name: String { kind.rawValue }
+    }
+
+    /// Which plugin made an attachment, without its details.
+    public enum Kind: String, Sendable {
+        case bridge, host, container
+
+        /// The plugin: `berth-bridge`, `berth-host`, `berth-container`.
+        public var plugin: String { "berth-" + rawValue }
     }
 
     public init(containerID: String, ifname: String, network: String, netns: String,

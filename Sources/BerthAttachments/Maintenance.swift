@@ -17,11 +17,12 @@ public enum CommonOptions {
 }
 
 extension RecordStore {
-    /// GC's sweep; the caller holds the network's lock. Every record whose attachment is not in
-    /// `valid`, or that `isStale` flags, is torn down by `teardown` (which may remove the record
-    /// itself) and then removed. Keeps going after a failure; a record whose teardown failed
-    /// stays, so the next GC tries again.
-    public func sweep(keeping valid: Set<Attachment>, alsoRemoving isStale: (AttachmentRecord) -> Bool = { _ in false },
+    /// GC's sweep; the caller holds the network's lock. Every record of `mode` whose attachment
+    /// is not in `valid`, or that `isStale` flags, is torn down by `teardown` (which may remove
+    /// the record itself) and then removed. Records another plugin wrote under this network's name
+    /// are left alone: only their plugin knows what to undo. Keeps going after a failure; a
+    /// record whose teardown failed stays, so the next GC tries again.
+    public func sweep(mode: AttachmentRecord.Kind, keeping valid: Set<Attachment>, alsoRemoving isStale: (AttachmentRecord) -> Bool = { _ in false },
                       _ teardown: (AttachmentRecord) throws -> Void) -> FailureList {
         var failures = FailureList()
         let records: [AttachmentRecord]
@@ -31,13 +32,32 @@ extension RecordStore {
             failures.append(CNIError(.stateRecordFailed, "attachment records of network \(network): \(error)"))
             return failures
         }
-        for record in records where !valid.contains(record.attachment) || isStale(record) {
+        for record in records where record.mode.kind == mode && (!valid.contains(record.attachment) || isStale(record)) {
             failures.step {
                 try teardown(record)
                 try remove(record.attachment)
             }
         }
         return failures
+    }
+
+    /// The attachment's record when `mode` wrote it; nil when there is none. A record of another
+    /// mode under this network's name is code 113: a plugin never undoes another's attachment.
+    public func record(of attachment: Attachment, mode: AttachmentRecord.Kind) throws(CNIError) -> AttachmentRecord? {
+        guard let record = try record(of: attachment) else { return nil }
+        guard record.mode.kind == mode else {
+            throw CNIError(.stateRecordFailed, "\(record.owner) on network \(network) was attached by \(record.mode.kind.plugin), not \(mode.plugin)",
+                           details: "networks of different plugins need different names")
+        }
+        return record
+    }
+
+    /// DEL of a mode that creates nothing: the record goes, under the network's lock; none is
+    /// fine (DEL twice).
+    public func removeRecord(of attachment: Attachment, mode: AttachmentRecord.Kind) throws {
+        try locked {
+            if try record(of: attachment, mode: mode) != nil { try remove(attachment) }
+        }
     }
 }
 

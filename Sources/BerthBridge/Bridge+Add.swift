@@ -25,6 +25,7 @@ public enum Bridge {
     private static func add(_ request: CNIRequest, _ config: BridgeConfig, _ records: RecordStore,
                             _ addresses: AddressSource, _ host: RouteNetlink, _ undo: inout UndoStack) throws -> CNIResult {
         let environment = request.environment
+        _ = try bridgeRecord(records, request.attachment)  // another plugin's attachment of this name: 113
         let netnsFD = open(environment.netns, O_RDONLY | O_CLOEXEC)
         guard netnsFD >= 0 else {
             throw CNIError(.unknownContainer, "cannot open the container's network namespace \(environment.netns): \(String(cString: strerror(errno)))")

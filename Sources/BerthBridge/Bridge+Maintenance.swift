@@ -74,8 +74,8 @@ extension Bridge {
         let valid = Set(request.config.validAttachments ?? [])
         let host = try RouteNetlink.current()
         let failures: FailureList = try records.locked {
-            var failures = records.sweep(keeping: valid) { record in
-                guard let details = record.bridge else { return }  // another mode's record: nothing of ours
+            var failures = records.sweep(mode: .bridge, keeping: valid) { record in
+                guard let details = record.bridge else { return }
                 try deleteLink(.named(details.hostInterface), in: host)
                 try addresses.release(request, attachment: record.attachment)
                 try teardownShared(record: BridgeRecord(record: record, details: details), owner: record.owner,

@@ -46,11 +46,7 @@ extension Bridge {
 
     /// The attachment's record; a record another mode wrote under this network's name is code 113.
     static func bridgeRecord(_ records: RecordStore, _ attachment: Attachment) throws(CNIError) -> BridgeRecord? {
-        guard let record = try records.record(of: attachment) else { return nil }
-        guard let details = record.bridge else {
-            throw CNIError(.stateRecordFailed, "\(record.owner) on network \(records.network) was attached by berth-\(record.mode.name), not berth-bridge",
-                           details: "networks of different plugins need different names")
-        }
+        guard let record = try records.record(of: attachment, mode: .bridge), let details = record.bridge else { return nil }
         return BridgeRecord(record: record, details: details)
     }
 

@@ -21,6 +21,7 @@ public enum Container {
         if let dns = config.dns { result.dns = dns }
         let join = ContainerJoin(containerID: target.containerID, network: target.network, ifname: target.ifname)
         try records.locked {
+            _ = try records.record(of: request.attachment, mode: .container)  // another plugin's attachment of this name: 113
             try records.save(AttachmentRecord(containerID: environment.containerID, ifname: environment.ifname, network: config.network,
                                               netns: environment.netns, namespace: namespace, mode: .container(join)))
         }
@@ -31,7 +32,7 @@ public enum Container {
     public static func del(_ request: CNIRequest) throws {
         let config = try ContainerConfig(request)
         let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
-        try records.locked { try records.remove(request.attachment) }
+        try records.removeRecord(of: request.attachment, mode: .container)
     }
 
     /// CHECK: the join is recorded, its target still attached (else it is orphaned), and
@@ -39,7 +40,7 @@ public enum Container {
     public static func check(_ request: CNIRequest) throws {
         let config = try ContainerConfig(request)
         let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
-        guard let record = try records.record(of: request.attachment), let join = record.join else {
+        guard let record = try records.record(of: request.attachment, mode: .container), let join = record.join else {
             throw CNIError(.unknownContainer, "\(request.environment.containerID)/\(request.environment.ifname) has not joined a container on network \(config.network)")
         }
         if try StateDirectory(config.stateDirectory).isOrphaned(record) {
@@ -59,7 +60,7 @@ public enum Container {
         let valid = Set(request.config.validAttachments ?? [])
         let state = StateDirectory(config.stateDirectory)
         try records.locked {
-            records.sweep(keeping: valid, alsoRemoving: { (try? state.isOrphaned($0)) ?? false }) { _ in }
+            records.sweep(mode: .container, keeping: valid, alsoRemoving: { (try? state.isOrphaned($0)) ?? false }) { _ in }
         }.throwIfAny()
     }
 

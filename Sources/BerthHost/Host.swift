@@ -15,6 +15,7 @@ public enum Host {
         let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
         let dns = try config.dns ?? hostDNS(config)
         return try records.locked {
+            _ = try records.record(of: request.attachment, mode: .host)  // another plugin's attachment of this name: 113
             try requireFreePorts(config.portMappings, for: request.attachment, config)
             let host = try RouteNetlink.current()
             var result = try NamespaceView.result(of: host, sandbox: request.environment.netns,
@@ -31,14 +32,14 @@ public enum Host {
     public static func del(_ request: CNIRequest) throws {
         let config = try HostConfig(request)
         let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
-        try records.locked { try records.remove(request.attachment) }
+        try records.removeRecord(of: request.attachment, mode: .host)
     }
 
     /// CHECK: the attachment is recorded and CNI_NETNS is still the host's namespace.
     public static func check(_ request: CNIRequest) throws {
         let config = try HostConfig(request)
         let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
-        guard let record = try records.record(of: request.attachment), record.host != nil else {
+        guard let record = try records.record(of: request.attachment, mode: .host) else {
             throw CNIError(.unknownContainer, "\(request.environment.containerID)/\(request.environment.ifname) is not attached to network \(config.network)")
         }
         do {
@@ -53,7 +54,7 @@ public enum Host {
         let config = try HostConfig(request)
         let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
         let valid = Set(request.config.validAttachments ?? [])
-        try records.locked { records.sweep(keeping: valid) { _ in } }.throwIfAny()
+        try records.locked { records.sweep(mode: .host, keeping: valid) { _ in } }.throwIfAny()
     }
 
     /// STATUS: an ADD can succeed when the state directory is usable.

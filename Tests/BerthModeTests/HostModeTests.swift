@@ -173,6 +173,27 @@ struct HostModeTests {
         #expect(unusable.code == .pluginNotAvailable && unusable.msg.hasPrefix("state directory \(file)"), "\(unusable.msg)")
     }
 
+    @Test func anotherPluginsAttachmentUnderTheSameNetworkNameIsLeftAlone() throws {
+        let lab = try dualStackLab()
+        try lab.add("c", lab.host, config: lab.hostConfig(name: "shared"), version: .v1_1_0, executable: "berth-host")
+        try lab.add("target", lab.host, config: lab.hostConfig(), version: .v1_1_0, executable: "berth-host")
+        let container = try lab.container()
+        for (command, outcome) in [
+            ("bridge ADD", try lab.plugin("ADD", id: "c", container: container, config: lab.config(name: "shared"))),
+            ("bridge DEL", try lab.plugin("DEL", id: "c", container: container, config: lab.config(name: "shared"))),
+            ("join ADD", try lab.join("ADD", id: "c", netns: lab.host.path, config: lab.joinConfig("target", name: "shared"))),
+            ("join DEL", try lab.join("DEL", id: "c", netns: lab.host.path, config: lab.joinConfig("target", name: "shared"))),
+        ] {
+            let error = try lab.failure(outcome)
+            #expect(error.code.rawValue == 113 && error.msg.contains("was attached by berth-host"), "\(command): \(error.msg)")
+        }
+        let none: JSONObject = ["cni.dev/valid-attachments": .array([])]
+        #expect(try lab.plugin("GC", config: lab.config(name: "shared", version: "1.1.0", extra: none)).status == 0)
+        #expect(try lab.join("GC", config: lab.joinConfig(nil, name: "shared", extra: none)).status == 0)
+        #expect(try lab.records("shared") == ["c:eth0.json"] && lab.leases("shared").isEmpty && lab.hostVeths().isEmpty)
+        #expect(try lab.host("CHECK", id: "c", netns: lab.host.path, config: lab.hostConfig(name: "shared")).status == 0)
+    }
+
     @Test func addCheckDelInEveryVersion() throws {
         let lab = try dualStackLab()
         for version in CNIVersion.allCases {

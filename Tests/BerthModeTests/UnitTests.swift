@@ -4,6 +4,8 @@ import BerthAttachments
 import BerthCNI
 import BerthFirewall
 import BerthIP
+import BerthJSON
+import BerthTestSupport
 import Testing
 
 /// What berth-host and berth-container decide without the kernel.
@@ -62,5 +64,28 @@ import Testing
     @Test func aContainerCannotJoinItself() throws {
         let error = #expect(throws: CNIError.self) { try config(#", "container": "joiner""#).requireTarget(joiner: "joiner") }
         #expect(error?.code == .invalidConfig)
+    }
+}
+
+/// The two executables answer the protocol's plumbing as every Berth plugin does.
+@Suite struct ModePluginBinaryTests {
+    @Test(arguments: ["berth-host", "berth-container"])
+    func versionAndAbout(executable: String) throws {
+        let version = try runExecutable(executable, environment: ["CNI_COMMAND=VERSION"], stdin: Array(#"{"cniVersion":"0.4.0"}"#.utf8))
+        #expect(version.status == 0)
+        #expect(try JSON.parse(version.stdout).serialized()
+            == #"{"cniVersion":"0.4.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"#)
+        let about = try runExecutable(executable, environment: [], stdin: [])
+        #expect(about.status == 0 && about.stderr.hasPrefix("\(executable): Docker-style "), "\(about.stderr)")
+    }
+
+    @Test(arguments: ["berth-host", "berth-container"])
+    func commandsTheConfigsVersionLacksAreCode1(executable: String) throws {
+        let config = Array(#"{"cniVersion":"0.3.1","name":"n","type":"\#(executable)"}"#.utf8)
+        let check = try runExecutable(executable, environment: ["CNI_COMMAND=CHECK", "CNI_CONTAINERID=c", "CNI_NETNS=/proc/self/ns/net",
+                                                                "CNI_IFNAME=eth0", "CNI_PATH=/opt/cni/bin"], stdin: config)
+        #expect(CNIError(json: try JSON.parse(check.stdout))?.code == .incompatibleVersion)
+        let gc = try runExecutable(executable, environment: ["CNI_COMMAND=GC", "CNI_PATH=/opt/cni/bin"], stdin: config)
+        #expect(CNIError(json: try JSON.parse(gc.stdout))?.code == .incompatibleVersion)
     }
 }
