@@ -7,8 +7,9 @@
 # It installs what is missing, builds the release plugins into a scratch directory, then, in a
 # fresh network namespace playing the host (with an uplink to an "outside" namespace), attaches
 # two containers to a docker0-style bridge, pings between them and out through NAT, publishes a
-# port and fetches a page through it, and detaches everything again. Nothing touches this
-# machine's own network, and nothing is left behind.
+# port and fetches a page through it, lets a sidecar join a container's network and a host-mode
+# container ask for host ports, and detaches everything again. Nothing touches this machine's own
+# network, and nothing is left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/lib.sh
@@ -103,10 +104,29 @@ show nft list table inet berth
 say "CHECK c1: everything its attachment record lists is in place"
 cni CHECK c1 "$with_port" && echo "CHECK c1: ok"
 
-say "DEL both containers (DEL reads the attachment record: no runtimeConfig needed)"
+# The other two Docker modes: berth-container and berth-host create nothing, they record and report.
+mode() {  # mode PLUGIN COMMAND ID NETNS CONFIG [CNI_ARGS]
+  CNI_COMMAND=$2 CNI_CONTAINERID=demo-$3 CNI_NETNS=$4 CNI_IFNAME=eth0 CNI_PATH="$work/bin" CNI_ARGS=${6:-} \
+    "$work/bin/$1" <<<"$5"
+}
+joined=$(jq -c --arg state "$work/state" '.plugins[0] + {cniVersion, name, stateDir: $state}' Conf/60-berth-container.conflist)
+say "A sidecar joins c1's network ('docker run --network container:c1'): berth-container reports c1's interface"
+mode berth-container ADD sidecar /run/netns/c1 "$joined" "BERTH_JOIN=demo-c1" | jq -c '{interfaces: [.interfaces[].name], ips: [.ips[].address]}'
+echo "a process of the sidecar reaches c1's server on localhost, as in one pod:"
+show ip netns exec c1 curl -s --max-time 5 http://127.0.0.1:80/
+
+hostmode=$(jq -c --arg state "$work/state" '.plugins[0] + {cniVersion, name, stateDir: $state}' Conf/50-berth-host.conflist)
+say "A host-mode container ('docker run --network host') asking for host port 8080: refused, c1 publishes it"
+mode berth-host ADD web-host "/proc/$$/ns/net" "$(jq -c '. + {runtimeConfig: {portMappings: [{hostPort: 8080, containerPort: 8080}]}}' <<<"$hostmode")" | jq -c '{code, msg}' || true
+say "Asking for 9090 instead: berth-host reports the host's own network"
+mode berth-host ADD web-host "/proc/$$/ns/net" "$(jq -c '. + {runtimeConfig: {portMappings: [{hostPort: 9090, containerPort: 9090}]}}' <<<"$hostmode")" | jq -c '{interfaces: [.interfaces[].name], ips: [.ips[].address], routes}'
+
+say "DEL the sidecar and the host-mode container (records only: c1 and the host keep everything), then c1 and c2"
+mode berth-container DEL sidecar /run/netns/c1 "$joined" && mode berth-host DEL web-host "" "$hostmode"
+show ip -n c1 -br addr show eth0
 kill "$server" && wait "$server" 2>/dev/null || true
 server=""
 cni DEL c1 && cni DEL c2
 show ip -br link show master berth0
 echo "nftables after the last container left: '$(nft list ruleset)' (empty)"
-echo "attachment records: $(ls "$work/state/berth" | grep -c json || true), leases: $(ls "$work/leases/berth" | grep -c '^10\.' || true)"
+echo "attachment records: $(find "$work/state" -name '*.json' | wc -l), leases: $(ls "$work/leases/berth" | grep -c '^10\.' || true)"

@@ -50,12 +50,14 @@ public enum NamespaceView {
         case viaGateway
     }
 
-    /// The namespace as a CNI result: its interfaces that are up (loopback only when asked), each
-    /// with `sandbox`; their global addresses, each with its interface's default gateway of the
+    /// The namespace as a CNI result: its interfaces that are up (loopback only when asked),
+    /// except ports of a bridge or bond (a host with 1 000 bridge containers has 1 000 veths,
+    /// none with an address of its own; their master is listed), each with `sandbox`; their global addresses, each with its interface's default gateway of the
     /// family; and `routes` from the main table. Read over `netlink`, a socket in that namespace.
     public static func result(of netlink: RouteNetlink, sandbox: String, includeLoopback: Bool = false,
                               routes selection: Routes) throws(NetlinkError) -> CNIResult {
-        let links = try netlink.links().filter { $0.isUp && (includeLoopback || !$0.isLoopback) }.sorted { $0.index < $1.index }
+        let links = try netlink.links().filter { $0.isUp && $0.master == nil && (includeLoopback || !$0.isLoopback) }
+            .sorted { $0.index < $1.index }
         let addresses = try netlink.addresses()
         var routes: [Route] = []
         for family in [IPFamily.v4, .v6] {

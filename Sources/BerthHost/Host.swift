@@ -78,11 +78,9 @@ public enum Host {
     }
 
     static func hostDNS(_ config: HostConfig) throws(CNIError) -> CNIResult.DNS {
-        do {
-            return try ResolvConf.load(config.resolvConf, key: "resolvConf")
-        } catch where !config.resolvConfConfigured {
-            return CNIResult.DNS()  // a host without /etc/resolv.conf: no dns to report
-        }
+        if let configured = config.resolvConf { return try ResolvConf.load(configured, key: "resolvConf") }
+        // A host without /etc/resolv.conf: no dns to report.
+        return (try? ResolvConf.load(HostConfig.defaultResolvConf, key: "resolvConf")) ?? CNIResult.DNS()
     }
 
     /// Every requested host port must be free: not published by Berth for a bridge container,

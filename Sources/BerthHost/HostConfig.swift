@@ -10,10 +10,9 @@ public struct HostConfig: Sendable {
     public var network: String
     /// List `lo` among the result's interfaces (and its addresses, which are not global: none).
     public var includeLoopback = false
-    /// Where the result's `dns` comes from. The default file may be missing (no `dns` then); a
-    /// configured one must be readable.
-    public var resolvConf = HostConfig.defaultResolvConf
-    public var resolvConfConfigured = false
+    /// `resolvConf`: where the result's `dns` comes from; it must be readable. nil: the host's
+    /// /etc/resolv.conf, which may be missing (no `dns` then).
+    public var resolvConf: String?
     /// `dns` in the config: returned instead of the host's resolv.conf.
     public var dns: CNIResult.DNS?
     public var stateDirectory = CommonOptions.defaultStateDirectory
@@ -28,9 +27,9 @@ public struct HostConfig: Sendable {
         do throws(JSONShapeError) {
             includeLoopback = try root.member("includeLoopback")?.bool() ?? includeLoopback
             if let field = root.member("resolvConf") {
-                resolvConf = try field.string()
-                guard resolvConf.hasPrefix("/") else { throw field.invalid("\(resolvConf.debugDescription) must be an absolute path") }
-                resolvConfConfigured = true
+                let path = try field.string()
+                guard path.hasPrefix("/") else { throw field.invalid("\(path.debugDescription) must be an absolute path") }
+                resolvConf = path
             }
             stateDirectory = try CommonOptions.stateDirectory(root)
             portMappings = try PortRequest.requested(in: root)

@@ -21,14 +21,16 @@ struct HostModeTests {
 
     @Test func addWithTheHostNamespaceReportsTheHostsNetwork() throws {
         let lab = try dualStackLab()
-        // A second up interface without a global address, and a down one that must not appear.
+        // A second up interface without a global address; a down one and an up port of that
+        // bridge (a container's veth, say) that must not appear.
         try run("ip", "-n", lab.host.name, "link", "add", "extra0", "type", "bridge")
         try run("ip", "-n", lab.host.name, "link", "set", "extra0", "up")
         try run("ip", "-n", lab.host.name, "link", "add", "down0", "type", "bridge")
+        try run("ip", "-n", lab.host.name, "link", "add", "port0", "master", "extra0", "up", "type", "veth", "peer", "name", "port1")
 
         let result = try lab.add("web", lab.host, config: lab.hostConfig(), version: .v1_1_0, executable: "berth-host")
         let kernel = try lab.host.ip("link", "show").arrayValue.filter {
-            $0["flags"]?.arrayValue.contains(.string("UP")) == true && $0["link_type"]?.stringValue != "loopback"
+            $0["flags"]?.arrayValue.contains(.string("UP")) == true && $0["link_type"]?.stringValue != "loopback" && $0["master"] == nil
         }
         #expect(result.interfaces.map(\.name) == kernel.compactMap { $0["ifname"]?.stringValue })
         #expect(result.interfaces.map(\.name) == ["up0", "extra0"])
