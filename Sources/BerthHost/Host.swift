@@ -66,10 +66,16 @@ public enum Host {
     // MARK: Steps
 
     /// The identity of CNI_NETNS, which must be the namespace this plugin runs in: code 7 with
-    /// both inodes otherwise.
+    /// both inodes otherwise, and code 7 naming the host's when CNI_NETNS is no namespace at all.
     static func requireHostNamespace(_ netns: String) throws(CNIError) -> NetworkNamespace.Identity {
-        let given = try NamespaceView.identity(ofNetns: netns)
         let host = try NamespaceView.hostIdentity()
+        let given: NetworkNamespace.Identity
+        do {
+            given = try NamespaceView.identity(ofNetns: netns)
+        } catch {
+            throw CNIError(.invalidConfig, "berth-host: \(error.msg); host mode needs the host's network namespace (\(host))",
+                           details: "pass the host's namespace as CNI_NETNS (e.g. /proc/1/ns/net)")
+        }
         guard given == host else {
             throw CNIError(.invalidConfig, "berth-host: \(netns) is not the host's network namespace (it is \(given), the host's is \(host))",
                            details: "host mode shares the host's namespace: pass the host's (e.g. /proc/1/ns/net), or use berth-bridge for a namespace of its own")

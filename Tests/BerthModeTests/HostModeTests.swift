@@ -67,13 +67,14 @@ struct HostModeTests {
         #expect(error.msg.contains("net:[\(try namespaceInode(lab.host.path))]"), "\(error.msg)")
         #expect(lab.records("hostnet").isEmpty)
 
-        // Not a namespace at all: code 3.
+        // Not a namespace at all: code 7 as well, naming the path and the host's namespace.
         let file = lab.dataDirectory + "/not-a-namespace"
         #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+        let hostInode = try namespaceInode(lab.host.path)
         for path in [file, lab.dataDirectory, "/run/netns/berth-no-such-namespace"] {
             let notNamespace = try lab.failure(try lab.host("ADD", id: "web", netns: path, config: lab.hostConfig()))
-            #expect(notNamespace.code == .unknownContainer, "\(path): \(notNamespace)")
-            #expect(notNamespace.msg.contains(path))
+            #expect(notNamespace.code == .invalidConfig, "\(path): \(notNamespace)")
+            #expect(notNamespace.msg.contains(path) && notNamespace.msg.contains("net:[\(hostInode)]"), "\(notNamespace.msg)")
         }
         #expect(lab.records("hostnet").isEmpty)
     }
