@@ -9,6 +9,7 @@ let package = Package(
     name: "Berth",
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // Linux calls hidden behind _GNU_SOURCE in Swift's Glibc module (pipe2, setns, unshare).
@@ -92,6 +93,17 @@ let package = Package(
         .executableTarget(name: "berth-host", dependencies: ["BerthHost", "BerthCNI"]),
         .executableTarget(name: "berth-container", dependencies: ["BerthContainer", "BerthCNI"]),
 
+        // netctl: the debugging CLI (a CNI runtime by hand, namespaces, attachments, rules, doctor).
+        .target(
+            name: "BerthCtl",
+            dependencies: [
+                "BerthAttachments", "BerthCNI", "BerthFirewall", "BerthIPAM", "BerthNetlink", "BerthIP", "BerthJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(name: "netctl", dependencies: ["BerthCtl"]),
+
         // Test fixtures: a scripted IPAM plugin and a minimal plugin on the entry point. Tests run
         // them from the build's products directory (`swift build --build-tests` builds them).
         .executableTarget(
@@ -130,6 +142,7 @@ let package = Package(
         .testTarget(name: "BerthBridgeTests", dependencies: ["BerthBridge", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthFirewall", "BerthTestSupport"]),
         .testTarget(name: "BerthAttachmentsTests", dependencies: ["BerthAttachments", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthTestSupport"]),
         .testTarget(name: "BerthModeTests", dependencies: ["BerthHost", "BerthContainer", "BerthAttachments", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthTestSupport"]),
+        .testTarget(name: "BerthCtlTests", dependencies: ["BerthCtl", "BerthCNI", "BerthIP", "BerthJSON", "BerthTestSupport"]),
         .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

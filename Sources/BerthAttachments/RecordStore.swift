@@ -187,6 +187,23 @@ public struct StateDirectory: Sendable {
         }
     }
 
+    /// Every record, and every record file that cannot be read or parsed (its path and why):
+    /// what netctl lists, damaged records included.
+    public func scan() throws -> (records: [AttachmentRecord], damaged: [(path: String, problem: String)]) {
+        var records: [AttachmentRecord] = [], damaged: [(path: String, problem: String)] = []
+        for network in try networks() {
+            guard let store = try RecordStore(reading: path, network: network) else { continue }
+            for name in try store.names().sorted() {
+                do {
+                    if let record = try store.load(named: name) { records.append(record) }
+                } catch {
+                    damaged.append(("\(store.directory)/\(name)", "\(error)"))
+                }
+            }
+        }
+        return (records, damaged)
+    }
+
     /// Every record of `containerID`, in every network, by network name.
     public func records(ofContainer containerID: String) throws -> [AttachmentRecord] {
         try networks().flatMap { network in

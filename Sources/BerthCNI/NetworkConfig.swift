@@ -82,7 +82,7 @@ public struct NetworkConfig: Sendable {
     }
 
     /// Stdin as a JSON object, or code 6.
-    static func parseObject(_ bytes: [UInt8]) throws(CNIError) -> JSONObject {
+    public static func parseObject(_ bytes: [UInt8]) throws(CNIError) -> JSONObject {
         let json: JSON
         do {
             json = try JSON.parse(bytes)

@@ -6,12 +6,12 @@ import SystemPackage
 
 /// Runs a program with posix_spawn, feeding it stdin and collecting its stdout; its stderr is
 /// ours. Not Foundation's `Process`: that needs a run loop and hangs in a netns whose `lo` is down.
-enum Spawn {
-    enum Termination: Equatable, CustomStringConvertible {
+public enum Spawn {
+    public enum Termination: Equatable, Sendable, CustomStringConvertible {
         case exited(Int32)
         case signaled(Int32)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .exited(let status): "exited with status \(status)"
             case .signaled(let signal): "was killed by signal \(signal)"
@@ -19,23 +19,23 @@ enum Spawn {
         }
     }
 
-    struct Output {
-        var stdout: [UInt8]
-        var termination: Termination
+    public struct Output: Sendable {
+        public var stdout: [UInt8]
+        public var termination: Termination
         /// True when the program printed more than the limit and was killed for it.
-        var stdoutOverflowed: Bool
+        public var stdoutOverflowed: Bool
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let operation: String
-        let errno: Errno
-        var description: String { "\(operation): \(errno)" }
+    public struct Failure: Error, CustomStringConvertible {
+        public let operation: String
+        public let errno: Errno
+        public var description: String { "\(operation): \(errno)" }
     }
 
     /// Runs `executable` with `argv[0]` = `executable`, the given environment ("KEY=VALUE") and
     /// stdin; returns when it has exited. Stdout beyond `stdoutLimit` bytes kills the program.
-    static func run(_ executable: String, environment: [String], stdin: [UInt8],
-                    stdoutLimit: Int) throws(Failure) -> Output {
+    public static func run(_ executable: String, environment: [String], stdin: [UInt8],
+                           stdoutLimit: Int) throws(Failure) -> Output {
         let input = try pipe()
         let output: (read: Int32, write: Int32)
         do { output = try pipe() } catch {
@@ -100,12 +100,44 @@ enum Spawn {
 
         let (stdout, overflowed) = exchange(stdin: stdin, writeFD: input.write, readFD: output.read,
                                             limit: stdoutLimit, pid: pid)
+        return Output(stdout: stdout, termination: wait(pid), stdoutOverflowed: overflowed)
+    }
+
+    /// Starts `arguments[0]` (looked up in PATH when it has no `/`) with the caller's stdin,
+    /// stdout and stderr, and returns its process ID. A thread that has entered another network
+    /// namespace starts the program there: the child is born in its parent thread's namespace.
+    public static func start(_ arguments: [String], environment: [String]) throws(Failure) -> pid_t {
+        precondition(!arguments.isEmpty, "a program to start")
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        // Signals the caller ignores while it waits (a terminal's ^C reaches the whole group)
+        // are the program's to act on.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawnp(&pid, arguments[0], nil, &attributes, argv, envp)
+        guard result == 0 else { throw Failure(operation: "start \(arguments[0])", errno: Errno(rawValue: result)) }
+        return pid
+    }
+
+    /// Waits for `pid` to end.
+    public static func wait(_ pid: pid_t) -> Termination {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let termination: Termination = status & 0x7F == 0
-            ? .exited((status >> 8) & 0xFF)
-            : .signaled(status & 0x7F)
-        return Output(stdout: stdout, termination: termination, stdoutOverflowed: overflowed)
+        return status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
     }
 
     private static func pipe() throws(Failure) -> (read: Int32, write: Int32) {

@@ -18,10 +18,12 @@ public struct FirewallNetwork: Sendable, Hashable {
         self.interContainerCommunication = interContainerCommunication
     }
 
-    var inboundChain: String { "in_\(bridge)" }
-    var outboundChain: String { "out_\(bridge)" }
-    var leavingChain: String { "post_out_\(bridge)" }
-    var arrivingChain: String { "post_in_\(bridge)" }
+    public var inboundChain: String { "in_\(bridge)" }
+    public var outboundChain: String { "out_\(bridge)" }
+    public var leavingChain: String { "post_out_\(bridge)" }
+    public var arrivingChain: String { "post_in_\(bridge)" }
+    /// The network's four chains, by name.
+    public var chainNames: [String] { [inboundChain, outboundChain, leavingChain, arrivingChain] }
 }
 
 /// A published port: host IP (nil: any) and port to container IP and port.

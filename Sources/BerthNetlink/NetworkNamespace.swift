@@ -76,6 +76,39 @@ public enum NetworkNamespace {
         }
     }
 
+    /// A new, empty namespace kept alive by a bind mount at `path` (what `ip netns add` does, for
+    /// `/run/netns/<name>`), with `lo` down. The directory must exist; an existing file there is
+    /// an error (EEXIST).
+    public static func create(at path: String) throws(NamespaceError) {
+        let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0)
+        guard fd >= 0 else { throw NamespaceError(operation: "create \(path)", errno: Errno(rawValue: errno)) }
+        close(fd)
+        let failure: NamespaceError?
+        do {
+            // On a thread that has entered the new namespace: its namespace file is that one.
+            let mountError = try run(in: .new) { () -> Int32 in
+                mount("/proc/thread-self/ns/net", path, "none", UInt(MS_BIND), nil) == 0 ? 0 : errno
+            }
+            failure = mountError == 0 ? nil : NamespaceError(operation: "bind the new namespace to \(path)", errno: Errno(rawValue: mountError))
+        } catch {
+            failure = (error as? NamespaceError) ?? NamespaceError(operation: "create a namespace for \(path)", errno: .ioError)
+        }
+        if let failure {
+            unlink(path)
+            throw failure
+        }
+    }
+
+    /// Removes a namespace made by `create(at:)`: it ends when nothing else holds it.
+    public static func remove(at path: String) throws(NamespaceError) {
+        if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {
+            throw NamespaceError(operation: "unmount \(path)", errno: Errno(rawValue: errno))
+        }
+        if unlink(path) != 0 && errno != ENOENT {
+            throw NamespaceError(operation: "remove \(path)", errno: Errno(rawValue: errno))
+        }
+    }
+
     /// The identity of a namespace file: two processes share a network namespace exactly when
     /// their namespace files have the same inode (and device).
     public static func identity(ofPath path: String) throws(NamespaceError) -> Identity {

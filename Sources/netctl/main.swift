@@ -1,0 +1,3 @@
+import BerthCtl
+
+Netctl.main()
