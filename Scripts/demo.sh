@@ -22,7 +22,7 @@ if [ "${BERTH_DEMO_STAGE:-}" != inside ]; then
   work=$(mktemp -d /tmp/berth-demo.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   say "Building Berth's plugins (release, static Swift runtime) into $work/bin"
-  Scripts/install.sh --bin-dir "$work/bin"
+  Scripts/install.sh --bin-dir "$work/bin" --prefix "$work/netctl"
   say "Entering a sandbox: a new network namespace plays the host, so this machine's network is never touched"
   BERTH_DEMO_STAGE=inside BERTH_DEMO_DIR="$work" berth_sandbox "$PWD/Scripts/demo.sh"
   say "Done. The sandbox is gone with everything in it, and $work is removed."

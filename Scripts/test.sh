@@ -14,6 +14,16 @@ swift build --build-tests
 # What install.sh ships: the whole package must build as a static release, test support included.
 echo "==> building (release, static Swift runtime)"
 swift build -c release --static-swift-stdlib
+# install.sh into a scratch prefix: the plugins, netctl, its man page and completions.
+echo "==> Scripts/install.sh into a scratch directory"
+install_check=$(mktemp -d /tmp/berth-install.XXXXXX)
+trap 'rm -rf "$install_check"' EXIT
+Scripts/install.sh --bin-dir "$install_check/cni" --prefix "$install_check/usr" >/dev/null
+for file in cni/berth-bridge cni/berth-ipam cni/berth-host cni/berth-container usr/bin/netctl usr/share/man/man1/netctl.1 \
+            usr/share/bash-completion/completions/netctl usr/share/zsh/site-functions/_netctl usr/share/fish/vendor_completions.d/netctl.fish; do
+  [ -s "$install_check/$file" ] || { echo "install.sh did not install $file" >&2; exit 1; }
+done
+grep -q '^\.Nm netctl' "$install_check/usr/share/man/man1/netctl.1" || { echo "netctl.1 is not a man page" >&2; exit 1; }
 berth_build_libcni_driver
 
 echo "==> swift test in a network sandbox"

@@ -15,13 +15,14 @@ extension PluginLab {
     /// plugin entries, in the lab's directories.
     @discardableResult
     func writeConflist(_ name: String = "berth", bridge: String = "berth0", subnets: [String] = ["10.88.0.0/16"],
-                       version: String = "1.1.0", chained: [JSON] = []) throws -> String {
+                       version: String = "1.1.0", capabilities: JSONObject = ["portMappings": .bool(true)],
+                       chained: [JSON] = []) throws -> String {
         try FileManager.default.createDirectory(atPath: confDirectory, withIntermediateDirectories: true)
         let list: JSON = .object([
             "cniVersion": .string(version), "name": .string(name),
             "plugins": .array([.object([
                 "type": .string("berth-bridge"), "bridge": .string(bridge), "stateDir": .string(stateDirectory),
-                "capabilities": .object(["portMappings": .bool(true)]),
+                "capabilities": .object(capabilities),
                 "ipam": .object(["type": .string("berth-ipam"), "dataDir": .string(dataDirectory),
                                  "ranges": .array(subnets.map { .array([.object(["subnet": .string($0)])]) })]),
             ])] + chained),

@@ -50,7 +50,8 @@ struct RuntimeCommandTests {
     @Test func aChainWithTheReferencePortmapGetsPrevResultAndTheCapability() throws {
         let lab = try PluginLab(scope)
         let portmap: JSON = .object(["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])])
-        try lab.writeConflist(version: "1.0.0", chained: [portmap])
+        // Only portmap declares portMappings: only portmap is given the ports.
+        try lab.writeConflist(version: "1.0.0", capabilities: [:], chained: [portmap])
         let web = try lab.container()
         let add = try lab.netctl(["add", "berth", web.path], ["--id", "web", "--publish", "8081:80/tcp"])
         #expect(add.status == 0, "\(add.stdout)\(add.stderr)")
@@ -58,6 +59,7 @@ struct RuntimeCommandTests {
         try lab.listen(in: web, port: 80)
         #expect(lab.connects(from: lab.outside, to: PluginLab.hostUplink, port: 8081))
         #expect(try lab.host.nft("list", "ruleset").contains("CNI-HOSTPORT-DNAT"))
+        #expect(!lab.table().contains("8081"), "berth-bridge, which does not declare the capability, published nothing")
         // berth-bridge's CHECK passes; Debian's portmap (1.1.1) then looks for its rules in the
         // IPv6 table whatever the container's addresses and fails (containernetworking/plugins#819,
         // fixed upstream later): netctl names it and its code.
@@ -117,6 +119,34 @@ struct RuntimeCommandTests {
         let full = try lab.netctl(["status", "berth"])
         #expect(full.status == 1)
         #expect(full.stderr.hasPrefix("netctl: STATUS failed in plugin 1 (berth-bridge): code 50: "), "\(full.stderr)")
+    }
+
+    @Test func capabilityArgumentsAndCNIArgsReachThePlugins() throws {
+        let lab = try PluginLab(scope)
+        try lab.writeConflist(capabilities: ["ips": .bool(true), "mac": .bool(true)])
+        let first = try lab.container(), second = try lab.container()
+        let byCapability = try lab.netctlJSON(["add", "berth", first.path], ["--cap-args", #"{"ips": ["10.88.7.7/16"], "mac": "02:00:00:00:07:07"}"#])
+        #expect(byCapability["ips"]?[0]?["address"]?.stringValue == "10.88.7.7/16")
+        #expect(byCapability["interfaces"]?[2]?["mac"]?.stringValue == "02:00:00:00:07:07")
+        let byArgs = try lab.netctlJSON(["add", "berth", second.path], ["--args", "IP=10.88.8.8;K8S_POD_NAME=web"])
+        #expect(byArgs["ips"]?[0]?["address"]?.stringValue == "10.88.8.8/16")
+        let bad = try lab.netctl(["add", "berth", second.path], ["--cap-args", "[1]"])
+        #expect(bad.status == 1 && bad.stderr == "netctl: --cap-args must be a JSON object, got \"[1]\"\n", "\(bad.stderr)")
+    }
+
+    @Test func everyRuntimeCommandAnswersInJSON() throws {
+        let lab = try PluginLab(scope)
+        try lab.writeConflist()
+        let web = try lab.container()
+        _ = try lab.netctlJSON(["add", "berth", web.path])
+        #expect(try lab.netctlJSON(["status", "berth"])["ready"]?.boolValue == true)
+        #expect(try lab.netctlJSON(["gc", "berth"])["valid"]?.arrayValue.count == 1)
+        let gc = try lab.netctl(["gc", "berth"])
+        #expect(gc.stdout.hasPrefix("berth: garbage collected; 1 valid attachment(s) kept: netctl-"), "\(gc.stdout)")
+        #expect(try lab.netctlJSON(["del", "berth", web.path])["ok"]?.boolValue == true)
+        let missing = try lab.netctl(["check", "berth", web.path], ["--json"])
+        #expect(missing.status == 1)
+        #expect(try JSON.parse(missing.stdout)["error"]?["message"]?.stringValue?.hasPrefix("no cached result for netctl-") == true, "\(missing.stdout)")
     }
 
     @Test func anUnknownNetworkNamesTheOnesThereAre() throws {

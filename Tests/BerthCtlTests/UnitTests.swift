@@ -51,6 +51,18 @@ import Testing
         #expect(a.hasPrefix("netctl-") && a.count == 23)
     }
 
+    @Test func pathsComeFromFlagsThenTheEnvironmentThenDefaults() {
+        let environment = ["BERTH_STATE_DIR": "/env/state", "NETCONFPATH": "/env/conf", "CNI_PATH": "/env/a:/env/b"]
+        let fromEnvironment = CtlPaths(environment: environment)
+        #expect(fromEnvironment.stateDirectory == "/env/state" && fromEnvironment.confDirectory == "/env/conf")
+        #expect(fromEnvironment.pluginDirectories == ["/env/a", "/env/b"])
+        let fromFlags = CtlPaths(stateDirectory: "/flag/state", confDirectory: "/flag/conf", pluginDirectory: "/flag/bin", environment: environment)
+        #expect(fromFlags.stateDirectory == "/flag/state" && fromFlags.confDirectory == "/flag/conf" && fromFlags.pluginDirectories == ["/flag/bin"])
+        let defaults = CtlPaths(environment: [:])
+        #expect(defaults.stateDirectory == "/var/lib/berth" && defaults.confDirectory == "/etc/cni/net.d" && defaults.pluginDirectories == ["/opt/cni/bin"])
+        #expect(defaults.cacheDirectory == "/var/lib/cni" && defaults.dataDirectory == "/var/lib/cni/networks")
+    }
+
     @Test func tablesAlignColumns() {
         var table = Table("network", "address")
         table.add("berth", "10.88.0.2")
