@@ -104,6 +104,11 @@ show nft list table inet berth
 say "CHECK c1: everything its attachment record lists is in place"
 cni CHECK c1 "$with_port" && echo "CHECK c1: ok"
 
+netctl() { "$work/netctl/bin/netctl" "$@" --state-dir "$work/state" --data-dir "$work/leases"; }
+say "What netctl sees: Berth's attachments (and any problem), and c1 traced from its record to the kernel"
+show netctl ps
+show netctl inspect demo-c1
+
 # The other two Docker modes: berth-container and berth-host create nothing, they record and report.
 mode() {  # mode PLUGIN COMMAND ID NETNS CONFIG [CNI_ARGS]
   CNI_COMMAND=$2 CNI_CONTAINERID=demo-$3 CNI_NETNS=$4 CNI_IFNAME=eth0 CNI_PATH="$work/bin" CNI_ARGS=${6:-} \

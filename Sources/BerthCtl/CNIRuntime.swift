@@ -190,7 +190,7 @@ public struct CNIRuntime: Sendable {
             throw CtlError("\(command.rawValue): plugin \(index + 1) (\(type(index))) could not be run: \(error)")
         }
         guard output.termination == .exited(0) else {
-            if case .object? = try? JSON.parse(output.stdout), let error = CNIError(json: try! JSON.parse(output.stdout)) {
+            if let printed = try? JSON.parse(output.stdout), let error = CNIError(json: printed) {
                 throw CtlError(CtlError.PluginFailure(type: type(index), index: index, command: command, error: error))
             }
             let excerpt = String(decoding: output.stdout.prefix(200), as: UTF8.self)

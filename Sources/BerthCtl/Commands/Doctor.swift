@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthAttachments
 import BerthFirewall
+import BerthIP
 import BerthJSON
 import BerthNetlink
 import FoundationEssentials
@@ -97,11 +98,10 @@ extension Netctl {
         }
 
         static func forwarding(_ inventory: Inventory) -> [Finding] {
-            let bridged = inventory.records.compactMap(\.bridge)
             var findings: [Finding] = []
-            for (family, key, label) in [(4, "net/ipv4/ip_forward", "ip_forward"), (6, "net/ipv6/conf/all/forwarding", "IPv6 forwarding")] {
+            for (family, key, label) in [(IPFamily.v4, "net/ipv4/ip_forward", "ip_forward"), (.v6, "net/ipv6/conf/all/forwarding", "IPv6 forwarding")] {
                 guard let value = try? Sysctl.get(key) else { continue }
-                let users = Set(inventory.records.filter { $0.bridge?.ips.contains { $0.address.family == (family == 4 ? .v4 : .v6) } == true }.map(\.network)).sorted()
+                let users = Set(inventory.records.filter { $0.bridge?.ips.contains { $0.address.family == family } == true }.map(\.network)).sorted()
                 if value == "1" {
                     findings.append(Finding(check: label, status: .ok, message: "on"))
                 } else if !users.isEmpty {

@@ -91,8 +91,8 @@ extension Netctl {
             // The container side, read inside its namespace.
             let inside = view.netns.isEmpty ? nil : try? RouteNetlink.open(in: .path(view.netns))
             let nsid = view.netns.isEmpty ? nil : (try? host.namespaceID(of: view.netns)) ?? nil
-            let insideLinks = ((try? inside?.links()) ?? []) ?? []
-            let insideAddresses = ((try? inside?.addresses()) ?? []) ?? []
+            let insideLinks = (try? inside?.links()) ?? []
+            let insideAddresses = (try? inside?.addresses()) ?? []
             var hostVethName = view.hostVeth ?? record?.bridge?.hostInterface
             var interfaces: [JSON] = []
             let ifname = record?.ifname
@@ -140,7 +140,7 @@ extension Netctl {
             // Routes in the container.
             var routes: [String] = []
             for family in [IPFamily.v4, .v6] {
-                for route in ((try? inside?.routes(family)) ?? []) ?? [] where route.gateway != nil || family == .v4 {
+                for route in (try? inside?.routes(family)) ?? [] where route.gateway != nil || family == .v4 {
                     let device = insideLinks.first { $0.index == route.outputInterface }?.name ?? "?"
                     routes.append("\(route.destination)" + (route.gateway.map { " via \($0)" } ?? "") + " dev \(device)")
                 }
