@@ -69,9 +69,11 @@ struct HostCommandTests {
         #expect(status["nf_tables"] == "ok" && status["bridge"] == "ok" && status["veth"] == "ok" && status["ip_forward"] == "ok", "\(healthy)")
         #expect(status["leaked objects"] == "ok" && status["other firewalls"] == "ok", "\(healthy)")
 
+        // What a host firewall or Docker leaves behind: iptables (the nf_tables backend, Debian's
+        // default) with a FORWARD policy of DROP and Docker's user chain.
         try lab.host.exec("sysctl", "-qw", "net.ipv4.ip_forward=0")
-        try lab.host.nft("add", "table", "ip", "filter")
-        try lab.host.nft("add", "chain", "ip", "filter", "FORWARD", "{ type filter hook forward priority 0; policy drop; }")
+        try lab.host.exec("iptables", "-P", "FORWARD", "DROP")
+        try lab.host.exec("iptables", "-N", "DOCKER-USER")
         let sick = try lab.netctl(["doctor"], ["--json"])
         #expect(sick.status == 1, "a problem makes the exit status 1")
         let findings = try JSON.parse(sick.stdout).arrayValue
@@ -83,6 +85,8 @@ struct HostCommandTests {
         #expect(policy?["status"]?.stringValue == "problem")
         #expect(policy?["message"]?.stringValue?.hasPrefix("chain FORWARD of table ip filter drops forwarded packets by default") == true, "\(String(describing: policy))")
         #expect(policy?["fix"]?.stringValue?.contains("iifname \"berth0\" accept") == true)
+        let docker = findings.first { $0["check"]?.stringValue == "Docker" }
+        #expect(docker?["status"]?.stringValue == "warning" && docker?["fix"]?.stringValue?.contains("DOCKER-USER -i berth0") == true, "\(String(describing: docker))")
 
         let text = try lab.netctl(["doctor"]).stdout
         #expect(text.contains("[problem] ip_forward: off while networks berth have containers"), "\(text)")

@@ -89,9 +89,10 @@ struct InventoryCommandTests {
 
     @Test func psFindsAStrayVethALeaseWithoutARecordAGoneNamespaceAndAnOrphanedJoin() throws {
         let lab = try PluginLab(scope)
-        let web = try lab.container(), gone = try lab.container()
+        let web = try lab.container(), gone = try lab.container(), cut = try lab.container()
         try lab.add("web", web, config: lab.config())
         try lab.add("gone", gone, config: lab.config())
+        let cutVeth = try lab.add("cut", cut, config: lab.config()).interfaces[1].name
         let join = JSON.object(["cniVersion": .string("1.1.0"), "name": .string("joined"), "type": .string("berth-container"),
                                 "stateDir": .string(lab.stateDirectory), "container": .string("gone")]).serialized()
         try lab.add("sidecar", gone, config: join, executable: "berth-container")
@@ -100,6 +101,7 @@ struct InventoryCommandTests {
         try run("ip", "-n", lab.host.name, "link", "add", "vethstray0", "master", "berth0", "type", "veth", "peer", "name", "stray1")
         try "ghost\r\neth0".write(toFile: lab.dataDirectory + "/berth/10.88.0.99", atomically: true, encoding: .utf8)
         try run("ip", "netns", "del", gone.name)
+        try run("ip", "-n", lab.host.name, "link", "del", cutVeth)
         try FileManager.default.removeItem(atPath: lab.stateDirectory + "/berth/gone:eth0.json")
 
         let problems = try lab.netctlJSON(["ps"])["problems"]?.arrayValue ?? []
@@ -107,7 +109,9 @@ struct InventoryCommandTests {
         #expect(kinds.contains("stray-veth:vethstray0"), "\(kinds)")
         #expect(kinds.contains("stray-lease:10.88.0.99 on berth"), "\(kinds)")
         #expect(kinds.contains("stray-lease:10.88.0.3 on berth"), "the lease of the record removed by hand: \(kinds)")
+        #expect(!kinds.contains { $0.hasPrefix("stray-lease:10.88.0.4") }, "cut still has its record: \(kinds)")
         #expect(kinds.contains("netns-gone:sidecar/eth0 on joined"), "\(kinds)")
+        #expect(kinds.contains("link-gone:cut/eth0 on berth"), "\(kinds)")
         #expect(kinds.contains("orphaned-join:sidecar/eth0 on joined"), "\(kinds)")
         #expect(problems.allSatisfy { $0["fix"]?.stringValue?.isEmpty == false })
         let text = try lab.netctl(["ps"]).stdout
@@ -170,6 +174,9 @@ struct InventoryCommandTests {
         let release = try lab.netctl(["ipam", "release"], ["berth", "10.88.0.99"])
         #expect(release.status == 0 && release.stdout == "released 10.88.0.99 on berth (it was ghost/eth0's)\n", "\(release.stdout)\(release.stderr)")
         #expect(lab.leases() == ["10.88.0.2"])
+        try "ghost\r\neth1".write(toFile: lab.dataDirectory + "/berth/10.88.0.98", atomically: true, encoding: .utf8)
+        let json = try lab.netctlJSON(["ipam", "release"], ["berth", "10.88.0.98"])
+        #expect(json["released"]?.stringValue == "10.88.0.98" && json["containerID"]?.stringValue == "ghost")
         let again = try lab.netctl(["ipam", "release"], ["berth", "10.88.0.99"])
         #expect(again.status == 1 && again.stderr.contains("10.88.0.99 is not leased on berth"), "\(again.stderr)")
     }
