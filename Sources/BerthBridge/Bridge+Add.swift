@@ -10,50 +10,78 @@ import BerthNetlink
 
 /// berth-bridge's operations. ADD here; DEL, CHECK, GC and STATUS beside it.
 public enum Bridge {
-    /// ADD: bridge, addresses, veth born in the container, container side in one round trip,
-    /// firewall, record; any failure after a side effect undoes what was done, newest first.
+    /// ADD: addresses and the record reserved under the network's lock; then, without it, the
+    /// bridge, the veth born in the container, the container side in one round trip and the
+    /// firewall; then, under the lock again, a check that no GC swept the reservation meanwhile.
+    /// Any failure after a side effect undoes what was done, newest first.
+    ///
+    /// The lock covers only what GC must see together (a lease and the record that names it) and
+    /// what DEL's "last attachment" decision reads (the records), so parallel ADDs of one network
+    /// overlap in the slow part: the kernel work on links. Bridge creation and the firewall
+    /// cope with concurrent creators (EEXIST, the ruleset generation).
     public static func add(_ request: CNIRequest) throws -> CNIResult {
         let config = try BridgeConfig(request)
         let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
         let addresses = try AddressSource(request, type: config.ipamType)
         let host = try RouteNetlink.current()
-        return try records.locked {
-            try UndoStack.undoingOnFailure { undo in try add(request, config, records, addresses, host, &undo) }
-        }
+        return try UndoStack.undoingOnFailure { undo in try add(request, config, records, addresses, host, &undo) }
     }
 
     private static func add(_ request: CNIRequest, _ config: BridgeConfig, _ records: RecordStore,
                             _ addresses: AddressSource, _ host: RouteNetlink, _ undo: inout UndoStack) throws -> CNIResult {
         let environment = request.environment
-        _ = try bridgeRecord(records, request.attachment)  // another plugin's attachment of this name: 113
         let netnsFD = open(environment.netns, O_RDONLY | O_CLOEXEC)
         guard netnsFD >= 0 else {
             throw CNIError(.unknownContainer, "cannot open the container's network namespace \(environment.netns): \(String(cString: strerror(errno)))")
         }
         defer { close(netnsFD) }
         let namespace = try NamespaceView.identity(ofNetns: netnsFD, path: environment.netns)
+
+        // The reservation: addresses and the record naming them (and the host veth to come).
+        let (ipam, reserved) = try records.locked { () throws -> (CNIResult, AttachmentRecord) in
+            _ = try bridgeRecord(records, request.attachment)  // another plugin's attachment of this name: 113
+            let ipam = try addresses.add(request)
+            undo.push("release addresses") { try addresses.release(request, attachment: request.attachment) }
+            guard !ipam.ips.isEmpty else {
+                throw CNIError(.invalidConfig, "invalid network configuration: ipam: IPAM plugin \(config.ipamType) returned no address")
+            }
+            let details = BridgeAttachment(bridge: config.bridge, hostInterface: randomVethName(),
+                                           ips: ipam.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway) },
+                                           defaultGateways: defaultGateways(ipam, config),
+                                           ports: config.portMappings(for: ipam.ips.map(\.address.address)),
+                                           masquerade: config.ipMasq, icc: config.icc)
+            let record = AttachmentRecord(containerID: environment.containerID, ifname: environment.ifname, network: config.network,
+                                          netns: environment.netns, namespace: namespace, mode: .bridge(details))
+            try records.save(record)
+            undo.push("remove the attachment record") { try records.remove(record.attachment) }
+            return (ipam, record)
+        }
+        var details = reserved.bridge!
+
+        // The bridge, its gateway addresses, forwarding.
         let mtu = try config.mtu ?? defaultRouteMTU(host)
         let bridge = try ensureBridge(host, config, mtu: mtu)
-
-        // Addresses.
-        let ipam = try addresses.add(request)
-        undo.push("release addresses") { try addresses.release(request, attachment: request.attachment) }
-        guard !ipam.ips.isEmpty else {
-            throw CNIError(.invalidConfig, "invalid network configuration: ipam: IPAM plugin \(config.ipamType) returned no address")
-        }
         if config.isGateway { try ensureGateways(host, bridge: bridge, ipam.ips, config) }
         try enableForwarding(for: ipam.ips)
 
         // The veth, its container end born in the container's namespace.
         let containerMAC = config.mac ?? dockerStyleMAC(for: ipam.ips)
-        let (hostEnd, peerIndex) = try createVeth(host, config, bridge: bridge, mtu: mtu, mac: containerMAC,
+        let (hostEnd, peerIndex) = try createVeth(host, config, named: details.hostInterface, bridge: bridge, mtu: mtu, mac: containerMAC,
                                                   netnsFD: netnsFD, netns: environment.netns, ifname: environment.ifname)
         undo.push("delete \(hostEnd.name)") { try deleteLink(.named(hostEnd.name), in: host) }
-        let ports = config.portMappings(for: ipam.ips.map(\.address.address))
-        let hairpin = config.hairpinMode ?? !ports.isEmpty
+        let hairpin = config.hairpinMode ?? !details.ports.isEmpty
+        // A bridge port needs no IPv6 of its own. Without a link-local address (addrgenmode
+        // none, set before it gets carrier when the container end comes up) it runs no DAD,
+        // router solicitation or MLD; with IPv6 off altogether it also leaves no routes in the
+        // host's IPv6 table, which the kernel walks whole whenever a link changes state. Both
+        // grow with the bridge. The /proc write is best effort (read-only /proc/sys in some
+        // runtimes): addrgenmode already keeps the port quiet.
+        var hostEndRequests: [NetlinkRequest] = Self.kernelHasIPv6 ? [.ipv6AddressGenerationSet(hostEnd.id, .none)] : []
         if hairpin || !config.icc {
-            try host.bridgePortSet(hostEnd.id, hairpin: hairpin, isolated: config.icc ? nil : true)
+            hostEndRequests.append(.bridgePortSet(hostEnd.id, hairpin: hairpin, isolated: config.icc ? nil : true))
         }
+        try host.perform(hostEndRequests)
+        if Self.kernelHasIPv6 { try? Sysctl.set("net/ipv6/conf/\(hostEnd.name)/disable_ipv6", "1") }
 
         // The container side in one round trip.
         let inside = try RouteNetlink.open(in: .path(environment.netns))
@@ -67,23 +95,29 @@ public enum Bridge {
             }
             eth0 = link.id
         }
-        let (requests, routes, defaultGateways) = containerSide(eth0, ipam, config)
+        let (requests, routes) = containerSide(eth0, ipam, config, defaultGateways: details.defaultGateways, customMAC: config.mac != nil)
         try inside.perform(requests)
 
         // Firewall: the network's objects and this container's ports, one transaction.
-        let details = BridgeAttachment(bridge: config.bridge, hostInterface: hostEnd.name,
-                                       ips: ipam.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway) },
-                                       defaultGateways: defaultGateways, ports: ports, masquerade: config.ipMasq, icc: config.icc)
-        let record = AttachmentRecord(containerID: environment.containerID, ifname: environment.ifname, network: config.network,
-                                      netns: environment.netns, namespace: namespace, mode: .bridge(details))
         let firewall = try Firewall.current()
-        try firewall.apply(network: details.firewallNetwork, publishing: ports, owner: record.owner)
-        if !ports.isEmpty {
-            undo.push("withdraw published ports") { try firewall.withdraw(ports, owner: record.owner) }
+        try firewall.apply(network: details.firewallNetwork, publishing: details.ports, owner: reserved.owner)
+        if !details.ports.isEmpty {
+            let ports = details.ports
+            undo.push("withdraw published ports") { try firewall.withdraw(ports, owner: reserved.owner) }
         }
 
-        try records.save(record)
-        undo.push("remove the attachment record") { try records.remove(record.attachment) }
+        // Commit: the reservation must still be there; a GC that swept it meanwhile released the
+        // addresses, so everything made since goes too (the undo) and the runtime tries again.
+        details.hostInterface = hostEnd.name
+        let record = AttachmentRecord(containerID: reserved.containerID, ifname: reserved.ifname, network: reserved.network,
+                                      netns: reserved.netns, namespace: reserved.namespace, mode: .bridge(details))
+        try records.locked {
+            guard try records.record(of: request.attachment) == reserved else {
+                throw CNIError(.tryAgainLater, "\(reserved.owner) on network \(config.network) was removed (GC or DEL) while it was being added",
+                               details: "nothing of it is left; ADD it again")
+            }
+            if record != reserved { try records.save(record) }
+        }
 
         return CNIResult(
             interfaces: [
@@ -115,7 +149,8 @@ public enum Bridge {
         var existing = try host.link(named: config.bridge)
         if existing == nil {
             do {
-                try host.bridgeAdd(name: config.bridge, mtu: mtu, mac: .randomLocal(), up: true)
+                try host.bridgeAdd(name: config.bridge, mtu: mtu, mac: .randomLocal(), up: true,
+                                   multicastSnooping: config.multicastSnooping)
                 try host.ipv4SettingsSet(.named(config.bridge), [(.routeLocalnet, 1)])
             } catch {
                 guard error.isExists else { throw error }  // another ADD created it first
@@ -160,6 +195,9 @@ public enum Bridge {
         if ips.contains(where: { $0.address.family == .v6 }) { try Sysctl.set("net/ipv6/conf/all/forwarding", "1") }
     }
 
+    /// Whether the kernel has IPv6 (AF_INET6 settings are refused without it).
+    static let kernelHasIPv6 = access("/proc/sys/net/ipv6", F_OK) == 0
+
     /// Docker's container MAC: 02:42 and the IPv4 address, stable for an address; a random
     /// local address without IPv4.
     static func dockerStyleMAC(for ips: [CNIResult.IPConfig]) -> MACAddress {
@@ -167,13 +205,18 @@ public enum Bridge {
         return MACAddress(bytes: [0x02, 0x42] + v4.bytes)!
     }
 
-    /// The veth pair: host end `veth` + 8 random hex digits (a new name on collision), its
-    /// container end born as CNI_IFNAME in the container. An existing CNI_IFNAME there is an
-    /// error and stays untouched.
-    static func createVeth(_ host: RouteNetlink, _ config: BridgeConfig, bridge: Link, mtu: UInt32, mac: MACAddress,
+    /// `veth` + 8 random hex digits: a host veth name no other container has (almost surely).
+    static func randomVethName() -> String {
+        "veth" + (0..<8).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
+    }
+
+    /// The veth pair: host end `name` (another random one if that is taken), its container end
+    /// born as CNI_IFNAME in the container. An existing CNI_IFNAME there is an error and stays
+    /// untouched.
+    static func createVeth(_ host: RouteNetlink, _ config: BridgeConfig, named first: String, bridge: Link, mtu: UInt32, mac: MACAddress,
                            netnsFD: Int32, netns: String, ifname: String) throws -> (Link, Int32?) {
+        var name = first
         for _ in 0..<8 {
-            let name = "veth" + (0..<8).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
             do {
                 let created = try host.vethAdd(name: name, mtu: mtu, master: bridge.index, up: true,
                                                peer: .init(name: ifname, namespace: .fd(netnsFD, path: netns), mtu: mtu, mac: mac))
@@ -182,7 +225,10 @@ public enum Bridge {
                 return (hostEnd, created.peerIndex)
             } catch {
                 guard let error = error as? NetlinkError, error.isExists else { throw error }
-                if try host.link(named: name) != nil { continue }  // our random name is taken: another
+                if try host.link(named: name) != nil {  // our random name is taken: another
+                    name = randomVethName()
+                    continue
+                }
                 throw CNIError(.interfaceExists, "\(ifname) already exists in \(netns)",
                                details: "an ADD for an interface the container has is refused; the interface is left as it is")
             }
@@ -190,27 +236,38 @@ public enum Bridge {
         throw CNIError(.netlinkFailed, "could not find a free veth name after 8 tries")
     }
 
-    /// The container side as one batch: arp_notify (a gratuitous ARP when the link comes up),
-    /// addresses (IPv6 without DAD unless asked), the link and `lo` up, IPAM's routes and the
-    /// default routes. One default route per family, even when IPAM also returns one.
-    static func containerSide(_ eth0: LinkID, _ ipam: CNIResult, _ config: BridgeConfig)
-        -> (requests: [NetlinkRequest], routes: [CNIResult.Route], defaultGateways: [IPAddress]) {
+    /// The default route(s) ADD installs: one per family with an address (IPAM's default route's
+    /// gateway, else the address's gateway), none without `isDefaultGateway`.
+    static func defaultGateways(_ ipam: CNIResult, _ config: BridgeConfig) -> [IPAddress] {
+        guard config.isDefaultGateway else { return [] }
+        return [IPFamily.v4, .v6].compactMap { family in
+            let fromIPAM = ipam.routes.first { $0.destination.family == family && $0.destination.length == 0 }?.gateway
+            return fromIPAM ?? ipam.ips.first { $0.address.family == family }?.gateway
+        }
+    }
+
+    /// The container side as one batch: arp_notify when wanted (a gratuitous ARP when the link
+    /// comes up; by default only for a MAC the runtime chose), addresses (IPv6 without DAD unless
+    /// asked), the link and `lo` up, IPAM's routes and the default routes. One default route per
+    /// family, even when IPAM also returns one.
+    static func containerSide(_ eth0: LinkID, _ ipam: CNIResult, _ config: BridgeConfig, defaultGateways: [IPAddress], customMAC: Bool)
+        -> (requests: [NetlinkRequest], routes: [CNIResult.Route]) {
         var requests: [NetlinkRequest] = []
-        if ipam.ips.contains(where: { $0.address.family == .v4 }) {
+        if ipam.ips.contains(where: { $0.address.family == .v4 }), config.arpNotify ?? customMAC {
             requests.append(.ipv4SettingsSet(eth0, [(.arpNotify, 1)]))
+        }
+        // No IPv6 link-local address unless asked (set while the link is still down): its DAD,
+        // router solicitations and MLD reports are multicast the bridge floods to every port,
+        // per-container work that grows with the network. Global addresses are enough for
+        // neighbour discovery and the default route.
+        if kernelHasIPv6, !config.ipv6LinkLocal {
+            requests.append(.ipv6AddressGenerationSet(eth0, .none))
         }
         for ip in ipam.ips { requests.append(.addressAdd(ip.address, to: eth0, skipDAD: !config.enableDad)) }
         requests.append(.linkSetUp(eth0))
         requests.append(.linkSetUp(.named("lo")))
 
         func gateway(of family: IPFamily) -> IPAddress? { ipam.ips.first { $0.address.family == family }?.gateway }
-        var defaultGateways: [IPAddress] = []
-        if config.isDefaultGateway {
-            for family in [IPFamily.v4, .v6] {
-                let fromIPAM = ipam.routes.first { $0.destination.family == family && $0.destination.length == 0 }?.gateway
-                if let gateway = fromIPAM ?? gateway(of: family) { defaultGateways.append(gateway) }
-            }
-        }
         var routes: [CNIResult.Route] = []
         for route in ipam.routes {
             if route.destination.length == 0, defaultGateways.contains(where: { $0.family == route.destination.family }) { continue }
@@ -224,6 +281,6 @@ public enum Bridge {
             requests.append(.routeAdd(route, dev: eth0))
             routes.append(CNIResult.Route(destination: route.destination, gateway: gateway))
         }
-        return (requests, routes, defaultGateways)
+        return (requests, routes)
     }
 }

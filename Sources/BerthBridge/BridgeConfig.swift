@@ -22,6 +22,20 @@ public struct BridgeConfig: Sendable {
     public var forceAddress = false
     public var enableDad = false
     public var removeBridgeWhenEmpty = false
+    /// A gratuitous ARP when the container's interface comes up (arp_notify). nil: only with a
+    /// `mac` of the runtime's choosing. Docker-style MACs are derived from the IPv4 address, so a
+    /// reused address keeps its MAC and no neighbour cache needs telling; each gratuitous ARP is
+    /// flooded to every port of the bridge, a cost that grows with the network.
+    public var arpNotify: Bool?
+    /// An IPv6 link-local address on the container interface. Off by default (addrgenmode none;
+    /// Docker ≥ 26 disables IPv6 altogether on IPv4-only networks): its DAD, MLD reports and
+    /// router solicitations are multicast the bridge floods to every port. Global addresses
+    /// (IPv6 networks) work without it.
+    public var ipv6LinkLocal = false
+    /// Multicast snooping on a bridge Berth creates. Off by default: with it on, every port that
+    /// comes up makes the kernel revisit every port's multicast state (br_port_state_selection),
+    /// so each ADD costs more as the bridge grows; off, multicast is flooded like broadcast.
+    public var multicastSnooping = false
     /// `mac`: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC.
     public var mac: MACAddress?
     public var dns: CNIResult.DNS?
@@ -58,6 +72,9 @@ public struct BridgeConfig: Sendable {
             forceAddress = try root.member("forceAddress")?.bool() ?? forceAddress
             enableDad = try root.member("enableDad")?.bool() ?? enableDad
             removeBridgeWhenEmpty = try root.member("removeBridgeWhenEmpty")?.bool() ?? removeBridgeWhenEmpty
+            arpNotify = try root.member("arpNotify")?.bool()
+            ipv6LinkLocal = try root.member("ipv6LinkLocal")?.bool() ?? ipv6LinkLocal
+            multicastSnooping = try root.member("multicastSnooping")?.bool() ?? multicastSnooping
             dns = try root.member("dns").map { cursor throws(JSONShapeError) in try CNIResult.DNS(json: cursor) }
             stateDirectory = try CommonOptions.stateDirectory(root)
             mac = try Self.mac(root: root, cniArgs: request.environment.args)

@@ -84,10 +84,15 @@ extension NetlinkRequest {
         return NetlinkRequest("delete address \(prefix) from \(link)", message)
     }
 
-    /// `ip addr show`
-    public static func addressDump() -> NetlinkRequest {
+    /// `ip addr show [dev LINK]`. With an index, a socket with strict checking
+    /// (NETLINK_GET_STRICT_CHK) gets that link's addresses only; otherwise the kernel walks
+    /// every link of the namespace, a dump that grows with the number of containers.
+    public static func addressDump(index: Int32? = nil) -> NetlinkRequest {
         var message = NetlinkMessageBuilder(type: UInt16(RTM_GETADDR), flags: NLM_F_DUMP)
-        message.putHeader(ifaddrmsg.self) { $0.ifa_family = UInt8(AF_UNSPEC) }
-        return NetlinkRequest("list addresses", isDump: true, message)
+        message.putHeader(ifaddrmsg.self) {
+            $0.ifa_family = UInt8(AF_UNSPEC)
+            $0.ifa_index = UInt32(bitPattern: index ?? 0)
+        }
+        return NetlinkRequest(index.map { "list addresses of link #\($0)" } ?? "list addresses", isDump: true, message)
     }
 }

@@ -116,15 +116,22 @@ extension NetlinkRequest {
         if link.index == 0 { message.put(UInt16(IFLA_IFNAME), string: link.name) }
     }
 
-    /// `ip link add NAME [mtu M] [address MAC] type bridge [up]`. The MAC is worth pinning: a
-    /// bridge without one takes the lowest of its ports' and changes as ports come and go.
-    public static func bridgeAdd(name: String, mtu: UInt32? = nil, mac: MACAddress? = nil, up: Bool = true) -> NetlinkRequest {
+    /// `ip link add NAME [mtu M] [address MAC] type bridge [mcast_snooping 0|1] [up]`. The MAC is
+    /// worth pinning: a bridge without one takes the lowest of its ports' and changes as ports
+    /// come and go. nil `multicastSnooping` leaves the kernel's default (on).
+    public static func bridgeAdd(name: String, mtu: UInt32? = nil, mac: MACAddress? = nil, up: Bool = true,
+                                 multicastSnooping: Bool? = nil) -> NetlinkRequest {
         var message = NetlinkMessageBuilder(type: UInt16(RTM_NEWLINK), flags: NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK)
         let upFlag = up ? UInt32(IFF_UP) : 0
         linkHeader(&message, .named(name), flags: upFlag, change: upFlag)
         if let mtu { message.put(UInt16(IFLA_MTU), u32: mtu) }
         if let mac { message.put(UInt16(IFLA_ADDRESS), bytes: mac.bytes) }
-        message.nest(UInt16(IFLA_LINKINFO)) { $0.put(UInt16(IFLA_INFO_KIND), string: "bridge") }
+        message.nest(UInt16(IFLA_LINKINFO)) { info in
+            info.put(UInt16(IFLA_INFO_KIND), string: "bridge")
+            if let multicastSnooping {
+                info.nest(UInt16(IFLA_INFO_DATA)) { $0.put(UInt16(IFLA_BR_MCAST_SNOOPING), u8: multicastSnooping ? 1 : 0) }
+            }
+        }
         return NetlinkRequest("create bridge \(name)", message)
     }
 

@@ -81,6 +81,9 @@ public final class NetlinkSocket: NetlinkTransport {
         var on: Int32 = 1
         _ = mnl_socket_setsockopt(socket, NETLINK_EXT_ACK, &on, socklen_t(MemoryLayout<Int32>.size))
         _ = mnl_socket_setsockopt(socket, NETLINK_CAP_ACK, &on, socklen_t(MemoryLayout<Int32>.size))
+        // Dumps honour the filters in their header (an address dump of one link), instead of
+        // walking every link: Linux ≥ 4.20; older kernels ignore it and the caller filters.
+        _ = mnl_socket_setsockopt(socket, NETLINK_GET_STRICT_CHK, &on, socklen_t(MemoryLayout<Int32>.size))
         self.socket = socket
         self.bus = bus
         portID = mnl_socket_get_portid(socket)

@@ -51,8 +51,9 @@ public final class RouteNetlink {
     // MARK: Links
 
     /// Creates a bridge; nil MTU and MAC leave the kernel's defaults.
-    public func bridgeAdd(name: String, mtu: UInt32? = nil, mac: MACAddress? = nil, up: Bool = true) throws(NetlinkError) {
-        try perform(.bridgeAdd(name: name, mtu: mtu, mac: mac, up: up))
+    public func bridgeAdd(name: String, mtu: UInt32? = nil, mac: MACAddress? = nil, up: Bool = true,
+                          multicastSnooping: Bool? = nil) throws(NetlinkError) {
+        try perform(.bridgeAdd(name: name, mtu: mtu, mac: mac, up: up, multicastSnooping: multicastSnooping))
     }
 
     /// Creates a veth pair whose peer is born in another namespace; returns the host end and,
@@ -99,7 +100,7 @@ public final class RouteNetlink {
 
     /// Addresses of every link, or of the link with index `index`.
     public func addresses(index: Int32? = nil) throws(NetlinkError) -> [InterfaceAddress] {
-        try perform(.addressDump()).compactMap(InterfaceAddress.init).filter { index == nil || $0.index == index }
+        try perform(.addressDump(index: index)).compactMap(InterfaceAddress.init).filter { index == nil || $0.index == index }
     }
 
     // MARK: Routes

@@ -44,7 +44,13 @@ struct BridgeTests {
         #expect(try lab.host.ip("addr", "show", "berth0")[0]?["addr_info"]?.arrayValue.contains { $0["local"]?.stringValue == "10.88.0.1" } == true)
         #expect(try lab.host.exec("cat", "/proc/sys/net/ipv4/ip_forward") == "1\n")
         #expect(try first.ip("route", "show", "default")[0]?["gateway"]?.stringValue == "10.88.0.1")
-        #expect(try first.exec("cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify") == "1\n")
+        // Quiet by default (flat cost as the bridge grows): no gratuitous ARP for a MAC derived
+        // from the address, no IPv6 link-local address in the container or on the host port, no
+        // multicast snooping on the bridge.
+        #expect(try first.exec("cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify") == "0\n")
+        #expect(try first.ip("-6", "addr", "show", "eth0").arrayValue.allSatisfy { $0["addr_info"]?.arrayValue.isEmpty ?? true })
+        #expect(try lab.host.exec("cat", "/proc/sys/net/ipv6/conf/\(result.interfaces[1].name)/disable_ipv6") == "1\n")
+        #expect(try lab.host.ip("link", "show", "berth0")[0]?["linkinfo"]?["info_data"]?["mcast_snooping"]?.intValue == 0)
 
         #expect(lab.pings(from: first, "10.88.0.3"))
         #expect(lab.pings(from: second, "10.88.0.2"))
@@ -133,6 +139,35 @@ struct BridgeTests {
         #expect(port?["mtu"]?.intValue == 1400)
         #expect(port?["linkinfo"]?["info_slave_data"]?["hairpin"]?.boolValue == true)
         #expect(lab.pings(from: container, "fd00:88::1"))
+        // A MAC of the runtime's choosing is announced (a reused address may have had another).
+        #expect(try container.exec("cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify") == "1\n")
+        #expect(eth0["addr_info"]?.arrayValue.contains { $0["scope"]?.stringValue == "link" } == false, "no link-local address by default")
+    }
+
+    @Test func quietDefaultsCanBeTurnedBackOn() throws {
+        let lab = try Lab(scope)
+        let first = try lab.container(), second = try lab.container()
+        let config = lab.config(subnets: ["10.88.0.0/16", "fd00:88::/64"], extra: [
+            "arpNotify": .bool(true), "ipv6LinkLocal": .bool(true), "multicastSnooping": .bool(true),
+        ])
+        try lab.add("first", first, config: config)
+        try lab.add("second", second, config: config)
+        #expect(try first.exec("cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify") == "1\n")
+        let scopes = try first.ip("-6", "addr", "show", "eth0")[0]?["addr_info"]?.arrayValue.compactMap { $0["scope"]?.stringValue }
+        #expect(scopes?.contains("link") == true, "\(String(describing: scopes))")
+        #expect(try lab.host.ip("link", "show", "berth0")[0]?["linkinfo"]?["info_data"]?["mcast_snooping"]?.intValue == 1)
+        #expect(lab.pings(from: first, "fd00:88::3") && lab.pings(from: second, "10.88.0.2"))
+    }
+
+    @Test func containersReachEachOtherOverIPv6WithoutLinkLocalAddresses() throws {
+        let lab = try Lab(scope)
+        let first = try lab.container(), second = try lab.container()
+        let config = lab.config(subnets: ["10.88.0.0/16", "fd00:88::/64"])
+        try lab.add("first", first, config: config)
+        try lab.add("second", second, config: config)
+        #expect(lab.pings(from: first, "fd00:88::3"), "neighbour discovery from global addresses")
+        #expect(lab.pings(from: second, "fd00:88::2"))
+        #expect(lab.pings(from: first, "fd00:88::1"))
     }
 
     /// Defaults that come from elsewhere: the MTU of the host's default-route link, DNS from the
