@@ -120,7 +120,7 @@ let package = Package(
         // Benchmarks (Scripts/bench.sh): release builds run inside a network sandbox.
         .executableTarget(
             name: "berth-bench",
-            dependencies: ["BerthNetlink", "BerthIP", "BerthIPAM", "BerthCNI", "BerthFirewall"],
+            dependencies: ["BerthNetlink", "BerthIP", "BerthIPAM", "BerthCNI", "BerthFirewall", "BerthJSON"],
             path: "Benchmarks/berth-bench"
         ),
 

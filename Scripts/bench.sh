@@ -6,18 +6,23 @@
 #   Scripts/bench.sh netlink [iterations]   veth born in the netns + container side vs create-and-move
 #   Scripts/bench.sh ipam [iterations]      berth-ipam vs host-local ADD/DEL, empty store vs 10 000 leases
 #   Scripts/bench.sh nft [iterations]       one container's port elements with 10 / 1 000 / 10 000 published
+#   Scripts/bench.sh cni                    Berth vs the reference plugins (and podman: netavark vs CNI on Berth),
+#                                           side by side; BERTH_BENCH_SIZES=50,200,1000 BERTH_BENCH_PARALLEL=1000
+#                                           BERTH_BENCH_PODMAN_RUNS=20 (0: skip podman) shorten it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/lib.sh
 
 case "${1:-}" in
-  netlink|ipam|nft) ;;
-  *) echo "usage: $0 netlink|ipam|nft [iterations]" >&2; exit 2 ;;
+  netlink|ipam|nft|cni) ;;
+  *) echo "usage: $0 netlink|ipam|nft|cni [iterations]" >&2; exit 2 ;;
 esac
 
 berth_require_root
 berth_install_dependencies
-for product in berth-bench berth-ipam; do
+# netavark: podman's own network backend, the alternative `bench.sh cni` compares with.
+if [ "$1" = cni ]; then berth_install_packages netavark; fi
+for product in berth-bench berth-ipam berth-bridge; do
   swift build -c release --static-swift-stdlib --product "$product" >&2
 done
 BERTH_BENCH_DIR=$(mktemp -d /tmp/berth-bench.XXXXXX)

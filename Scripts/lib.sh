@@ -21,9 +21,10 @@ berth_build_libcni_driver() {
     go build -o .build/libcni-driver ./Tests/Interop/libcni-driver/
 }
 
-berth_install_dependencies() {
+# Installs the Debian packages given that are missing.
+berth_install_packages() {
   local missing=() package
-  for package in "${BERTH_PACKAGES[@]}"; do
+  for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
   done
   if ((${#missing[@]})); then
@@ -31,6 +32,10 @@ berth_install_dependencies() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+}
+
+berth_install_dependencies() {
+  berth_install_packages "${BERTH_PACKAGES[@]}"
   if ! command -v swift >/dev/null && [ -x /opt/swift/usr/bin/swift ]; then
     export PATH="$PATH:/opt/swift/usr/bin"
   fi

@@ -57,18 +57,21 @@ public enum Bridge {
             return (ipam, record)
         }
         var details = reserved.bridge!
+        Trace.step("addresses and record reserved")
 
         // The bridge, its gateway addresses, forwarding.
         let mtu = try config.mtu ?? defaultRouteMTU(host)
         let bridge = try ensureBridge(host, config, mtu: mtu)
         if config.isGateway { try ensureGateways(host, bridge: bridge, ipam.ips, config) }
         try enableForwarding(for: ipam.ips)
+        Trace.step("bridge, gateway and forwarding")
 
         // The veth, its container end born in the container's namespace.
         let containerMAC = config.mac ?? dockerStyleMAC(for: ipam.ips)
         let (hostEnd, peerIndex) = try createVeth(host, config, named: details.hostInterface, bridge: bridge, mtu: mtu, mac: containerMAC,
                                                   netnsFD: netnsFD, netns: environment.netns, ifname: environment.ifname)
         undo.push("delete \(hostEnd.name)") { try deleteLink(.named(hostEnd.name), in: host) }
+        Trace.step("veth created")
         let hairpin = config.hairpinMode ?? !details.ports.isEmpty
         // A bridge port needs no IPv6 of its own. Without a link-local address (addrgenmode
         // none, set before it gets carrier when the container end comes up) it runs no DAD,
@@ -82,6 +85,7 @@ public enum Bridge {
         }
         try host.perform(hostEndRequests)
         if Self.kernelHasIPv6 { try? Sysctl.set("net/ipv6/conf/\(hostEnd.name)/disable_ipv6", "1") }
+        Trace.step("host end set up")
 
         // The container side in one round trip.
         let inside = try RouteNetlink.open(in: .path(environment.netns))
@@ -97,6 +101,7 @@ public enum Bridge {
         }
         let (requests, routes) = containerSide(eth0, ipam, config, defaultGateways: details.defaultGateways, customMAC: config.mac != nil)
         try inside.perform(requests)
+        Trace.step("container side set up")
 
         // Firewall: the network's objects and this container's ports, one transaction.
         let firewall = try Firewall.current()
@@ -106,6 +111,7 @@ public enum Bridge {
             undo.push("withdraw published ports") { try firewall.withdraw(ports, owner: reserved.owner) }
         }
 
+        Trace.step("firewall applied")
         // Commit: the reservation must still be there; a GC that swept it meanwhile released the
         // addresses, so everything made since goes too (the undo) and the runtime tries again.
         details.hostInterface = hostEnd.name
@@ -118,6 +124,7 @@ public enum Bridge {
             }
             if record != reserved { try records.save(record) }
         }
+        Trace.step("committed")
 
         return CNIResult(
             interfaces: [

@@ -18,6 +18,7 @@ extension Bridge {
         let addresses = try AddressSource(request, type: config.ipamType)
         let record = try bridgeRecord(records, request.attachment)
         var failures = FailureList()
+        Trace.step("record read")
         // The veth: deleting the host end removes the container end wherever it is. Slow (the
         // kernel unregisters synchronously), so it happens outside the network's lock.
         failures.step {
@@ -27,7 +28,9 @@ extension Bridge {
                 try deleteLink(.named(request.environment.ifname), in: try RouteNetlink.open(in: .path(request.environment.netns)))
             }
         }
+        Trace.step("veth deleted")
         failures.step { try addresses.release(request, attachment: request.attachment) }
+        Trace.step("addresses released")
         failures.step {
             try records.locked {
                 // Without a record the ADD never completed (its undo withdrew any ports): nothing to withdraw.
@@ -35,6 +38,7 @@ extension Bridge {
                                    config: config, records: records)
             }
         }
+        Trace.step("ports, record and shared objects")
         try failures.throwIfAny()
     }
 

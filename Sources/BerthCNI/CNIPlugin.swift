@@ -98,6 +98,7 @@ public struct CNIPlugin: Sendable {
                 throw CNIError(.incompatibleVersion,
                                "\(environment.command.rawValue) requires cniVersion \(minimum) or later; the config has \(config.cniVersion)")
             }
+            Trace.step("environment and config read")
             let output = try dispatch(CNIRequest(environment: environment, config: config, stdin: stdin))
             return Outcome(stdout: output, stderr: "", exitStatus: 0)
         } catch {
@@ -143,11 +144,13 @@ public struct CNIPlugin: Sendable {
 
     /// The process entry point: real environment, stdin, stdout and stderr, then exit.
     public func main() -> Never {
+        Trace.step("start")
         let outcome = run(environment: PluginIO.environment()) { () throws(CNIError) in
             try PluginIO.readAll(.standardInput, what: "stdin")
         }
         if !outcome.stdout.isEmpty { PluginIO.write(outcome.stdout, to: .standardOutput) }
         if !outcome.stderr.isEmpty { PluginIO.write(outcome.stderr, to: .standardError) }
+        Trace.step("result written")
         exit(outcome.exitStatus)
     }
 }

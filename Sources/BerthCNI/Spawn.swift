@@ -24,6 +24,8 @@ public enum Spawn {
         public var termination: Termination
         /// True when the program printed more than the limit and was killed for it.
         public var stdoutOverflowed: Bool
+        /// The program's peak resident memory (ru_maxrss), in KiB.
+        public var peakMemoryKilobytes: Int = 0
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -100,7 +102,9 @@ public enum Spawn {
 
         let (stdout, overflowed) = exchange(stdin: stdin, writeFD: input.write, readFD: output.read,
                                             limit: stdoutLimit, pid: pid)
-        return Output(stdout: stdout, termination: wait(pid), stdoutOverflowed: overflowed)
+        var usage = rusage()
+        let termination = wait(pid, usage: &usage)
+        return Output(stdout: stdout, termination: termination, stdoutOverflowed: overflowed, peakMemoryKilobytes: Int(usage.ru_maxrss))
     }
 
     /// Starts `arguments[0]` (looked up in PATH when it has no `/`) with the caller's stdin,
@@ -135,8 +139,14 @@ public enum Spawn {
 
     /// Waits for `pid` to end.
     public static func wait(_ pid: pid_t) -> Termination {
+        var usage = rusage()
+        return wait(pid, usage: &usage)
+    }
+
+    /// Waits for `pid` to end and fills in what it used.
+    public static func wait(_ pid: pid_t, usage: inout rusage) -> Termination {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
         return status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
     }
 

@@ -54,6 +54,17 @@ struct Inventory {
         return paths.dataDirectory
     }
 
+    /// How many range sets a network's IPAM has (its index has an entry per set); 1 without a
+    /// configuration to tell.
+    func rangeSetCount(network: String) -> Int {
+        guard let entry = catalog.first(where: { $0.list.name == network }),
+              case .object(let ipam)? = entry.list.plugins.first?["ipam"] else { return 1 }
+        var count = 0
+        if case .array(let ranges)? = ipam["ranges"] { count += ranges.count }
+        if ipam["subnet"] != nil { count += 1 }
+        return max(count, 1)
+    }
+
     /// The leases of `network`; empty when it has no lease directory (nothing is created).
     func leases(network: String) throws(CtlError) -> [Lease] {
         let directory = leaseDirectory(network: network)

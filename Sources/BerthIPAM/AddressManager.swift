@@ -41,7 +41,7 @@ public struct AddressManager {
                     allocated.append(try allocate(in: set, index: index, for: attachment))
                 }
             } catch {
-                if !allocated.isEmpty { _ = try? store.release(attachment) }
+                if !allocated.isEmpty { _ = try? store.release(attachment, sets: config.rangeSets.count) }
                 throw error
             }
             return allocated
@@ -75,7 +75,7 @@ public struct AddressManager {
 
     /// DEL: releases every lease of the attachment; releasing nothing is success.
     public func release(_ attachment: Attachment) throws(CNIError) {
-        try withStore { () throws(CNIError) in _ = try stored { try store.release(attachment) } }
+        try withStore { () throws(CNIError) in _ = try stored { try store.release(attachment, sets: config.rangeSets.count) } }
     }
 
     /// CHECK: the attachment holds an address in every range set. Leases the index does not
@@ -108,7 +108,7 @@ public struct AddressManager {
                 let keep = lease.ifname.map { validAttachments.contains(Attachment(containerID: lease.containerID, ifname: $0)) }
                     ?? validIDs.contains(lease.containerID)
                 if !keep {
-                    try stored { try store.remove(lease) }
+                    try stored { try store.remove(lease, sets: config.rangeSets.count) }
                     removed.append(lease)
                 }
             }

@@ -14,12 +14,19 @@ import SystemPackage
 ///
 /// plus an index host-local ignores, so ADD and DEL never read every lease:
 ///
-///     <dataDir>/<network>/.berth-attachments/<containerID>:<ifname>/<n>  → symlink to "<ip>"
+///     <dataDir>/<network>/.berth-attachments/<containerID>:<ifname>:<n>  → symlink to "<ip>"
 ///
-/// Crash safety: a file is written unnamed (O_TMPFILE) and linked into place complete, so a kill
+/// (Berth before 0.8 kept a directory per attachment, `…/<containerID>:<ifname>/<n>`; it is
+/// still read and removed.) The entries are symlinks with short targets, stored in the inode:
+/// no data block to allocate or free (and, on a file system mounted with `discard`, no
+/// synchronous discard when a directory's block is freed).
+///
+/// Crash safety: a lease is written unnamed (O_TMPFILE) and linked into place complete, so a kill
 /// at any instant leaves a lease either absent or whole. The index entry is created before the
 /// lease and checked against it when read, so one left by a killed ADD is recognised as stale.
 /// An empty lease file (host-local killed between create and write) is reclaimed under the lock.
+/// `last_reserved_ip.<n>` is rewritten in place, as host-local does: a torn write only moves
+/// where round robin resumes.
 public final class DiskLeaseStore: LeaseStore {
     public let directory: String
     private let directoryFD: Int32
@@ -79,34 +86,39 @@ public final class DiskLeaseStore: LeaseStore {
         attachment.containerID + "\r\n" + attachment.ifname
     }
 
-    private static func indexPath(_ attachment: Attachment) -> String {
+    /// The index entry of an attachment's lease in range set `set`.
+    private static func indexEntry(_ attachment: Attachment, set: Int) -> String {
+        "\(indexDirectory)/\(attachment.containerID):\(attachment.ifname):\(set)"
+    }
+
+    /// The per-attachment index directory of Berth before 0.8.
+    private static func legacyIndexDirectory(_ attachment: Attachment) -> String {
         "\(indexDirectory)/\(attachment.containerID):\(attachment.ifname)"
     }
 
     public func address(of attachment: Attachment, set: Int) throws -> IPAddress? {
-        let entry = "\(Self.indexPath(attachment))/\(set)"
-        guard let target = try readLink(entry) else { return nil }
-        if let lease = try lease(at: target), lease.containerID == attachment.containerID, lease.ifname == attachment.ifname {
-            return lease.address
+        for entry in [Self.indexEntry(attachment, set: set), "\(Self.legacyIndexDirectory(attachment))/\(set)"] {
+            guard let target = try readLink(entry) else { continue }
+            if let lease = try lease(at: target), lease.containerID == attachment.containerID, lease.ifname == attachment.ifname {
+                return lease.address
+            }
+            // Left by an ADD killed before it took the address, or released by host-local.
+            try unlink(entry)
         }
-        // Left by an ADD killed before it took the address, or released by host-local.
-        try unlink(entry)
         return nil
     }
 
     public func reserve(_ address: IPAddress, for attachment: Attachment, set: Int) throws -> Bool {
         let name = address.description
-        let attachmentDirectory = Self.indexPath(attachment)
         try makeDirectory(Self.indexDirectory)
-        try makeDirectory(attachmentDirectory)
-        let entry = "\(attachmentDirectory)/\(set)"
+        let entry = Self.indexEntry(attachment, set: set)
         try unlink(entry)
         guard symlinkat(name, directoryFD, entry) == 0 else { throw Failure(operation: "index \(entry)", errno: .current) }
         guard try link(content: Self.content(of: attachment), as: name) else {
             try unlink(entry)
             return false
         }
-        try replace("last_reserved_ip.\(set)", with: name)
+        try overwrite("last_reserved_ip.\(set)", with: name)
         return true
     }
 
@@ -115,24 +127,27 @@ public final class DiskLeaseStore: LeaseStore {
         return IPAddress(text.trimmingWhitespace)
     }
 
-    public func release(_ attachment: Attachment) throws -> [IPAddress] {
-        let attachmentDirectory = Self.indexPath(attachment)
-        guard let entries = try list(attachmentDirectory) else {
-            // Not indexed: written by host-local (or an older tool). Walk the store as it does.
-            return try releaseByWalking(attachment)
-        }
+    public func release(_ attachment: Attachment, sets: Int) throws -> [IPAddress] {
+        var indexed = false
         var released: [IPAddress] = []
-        for entry in entries {
-            let path = "\(attachmentDirectory)/\(entry)"
-            if let target = try readLink(path), let lease = try lease(at: target),
-               lease.containerID == attachment.containerID, lease.ifname == attachment.ifname {
+        func release(entry: String) throws {
+            guard let target = try readLink(entry) else { return }
+            indexed = true
+            if let lease = try lease(at: target), lease.containerID == attachment.containerID, lease.ifname == attachment.ifname {
                 try unlink(target)
                 released.append(lease.address)
             }
-            try unlink(path)
+            try unlink(entry)
         }
-        try removeDirectory(attachmentDirectory)
-        return released
+        for set in 0..<sets { try release(entry: Self.indexEntry(attachment, set: set)) }
+        let legacy = Self.legacyIndexDirectory(attachment)
+        if let entries = try list(legacy) {
+            indexed = true
+            for entry in entries { try release(entry: "\(legacy)/\(entry)") }
+            try removeDirectory(legacy)
+        }
+        // Not indexed: written by host-local (or an older tool). Walk the store as it does.
+        return indexed ? released : try releaseByWalking(attachment)
     }
 
     /// host-local's rule: leases of the attachment; failing that, leases of the bare container ID.
@@ -156,15 +171,20 @@ public final class DiskLeaseStore: LeaseStore {
         return result
     }
 
-    public func remove(_ lease: Lease) throws {
+    public func remove(_ lease: Lease, sets: Int) throws {
         try unlink(lease.address.description)
         guard let ifname = lease.ifname else { return }
-        let attachmentDirectory = Self.indexPath(Attachment(containerID: lease.containerID, ifname: ifname))
-        for entry in try list(attachmentDirectory) ?? [] {
-            let path = "\(attachmentDirectory)/\(entry)"
+        let attachment = Attachment(containerID: lease.containerID, ifname: ifname)
+        for set in 0..<sets {
+            let entry = Self.indexEntry(attachment, set: set)
+            if try readLink(entry) == lease.address.description { try unlink(entry) }
+        }
+        let legacy = Self.legacyIndexDirectory(attachment)
+        for entry in try list(legacy) ?? [] {
+            let path = "\(legacy)/\(entry)"
             if try readLink(path) == lease.address.description { try unlink(path) }
         }
-        if try list(attachmentDirectory)?.isEmpty == true { try removeDirectory(attachmentDirectory) }
+        if try list(legacy)?.isEmpty == true { try removeDirectory(legacy) }
     }
 
     /// The lease stored under `name`; nil when there is none. An empty file is what a host-local
@@ -221,23 +241,15 @@ public final class DiskLeaseStore: LeaseStore {
         return false
     }
 
-    /// Replaces `name` with a file holding `content`. The old file is unlinked just before the
-    /// complete new one is linked, so a kill leaves the old file, the new one, or none, never a
-    /// partial one.
-    private func replace(_ name: String, with content: String) throws {
-        guard let fd = try unnamedFile(content) else {
-            let temporary = ".berth-tmp-\(getpid())"
-            try write(temporary, content)
-            guard renameat(directoryFD, temporary, directoryFD, name) == 0 else {
-                throw Failure(operation: "rename \(directory)/\(temporary)", errno: .current)
-            }
-            return
-        }
+    /// Writes `content` over `name` in place (creating it the first time): no new file, so no
+    /// inode to allocate per ADD. Not atomic: what a kill mid-write leaves is at worst an address
+    /// that does not parse, and round robin then resumes at the start of the range.
+    private func overwrite(_ name: String, with content: String) throws {
+        let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw Failure(operation: "write \(directory)/\(name)", errno: .current) }
         defer { close(fd) }
-        try unlink(name)
-        guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", directoryFD, name, AT_SYMLINK_FOLLOW) == 0 else {
-            throw Failure(operation: "create \(directory)/\(name)", errno: .current)
-        }
+        try writeAll(fd, content)
+        guard ftruncate(fd, off_t(content.utf8.count)) == 0 else { throw Failure(operation: "write \(directory)/\(name)", errno: .current) }
     }
 
     /// An unnamed file in the store directory holding `content`, mode 0600; nil where the file

@@ -31,13 +31,13 @@ public protocol LeaseStore: AnyObject {
     /// The set's last reserved address (`last_reserved_ip.<set>`), where round robin resumes.
     func lastReserved(set: Int) throws -> IPAddress?
 
-    /// Releases every lease of `attachment`; returns the addresses released.
+    /// Releases every lease of `attachment` in range sets 0..<`sets`; returns the addresses released.
     @discardableResult
-    func release(_ attachment: Attachment) throws -> [IPAddress]
+    func release(_ attachment: Attachment, sets: Int) throws -> [IPAddress]
 
     /// Every lease (GC, STATUS).
     func leases() throws -> [Lease]
 
-    /// Removes one lease (GC) and anything that refers to it.
-    func remove(_ lease: Lease) throws
+    /// Removes one lease (GC) and anything of range sets 0..<`sets` that refers to it.
+    func remove(_ lease: Lease, sets: Int) throws
 }

@@ -104,9 +104,43 @@ final class ScratchStore: Sendable {
         try store.write("10.0.0.6", "legacy")
         try manager.collectGarbage(keeping: [attachment("b"), attachment("legacy", "net1")])
         #expect(try store.leaseNames() == ["10.0.0.3", "10.0.0.6"])
-        #expect(!store.exists(".berth-attachments/a:eth0"))
+        #expect(!store.exists(".berth-attachments/a:eth0:0"))
         try manager.collectGarbage(keeping: [])
         #expect(try store.leaseNames().isEmpty)
+    }
+
+    @Test func theIndexIsOneSymlinkPerAttachmentAndSet() throws {
+        let manager = try store.manager(#"[[{"subnet":"10.0.0.0/29"}],[{"subnet":"fd00::/120"}]]"#)
+        _ = try manager.allocate(for: attachment("a"))
+        let index = try FileManager.default.contentsOfDirectory(atPath: store.directory + "/.berth-attachments").sorted()
+        #expect(index == ["a:eth0:0", "a:eth0:1"])
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: store.directory + "/.berth-attachments/a:eth0:1") == "fd00::2")
+        try manager.release(attachment("a"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.directory + "/.berth-attachments").isEmpty)
+        #expect(try store.leaseNames().isEmpty)
+    }
+
+    /// Berth before 0.8 indexed with a directory per attachment: its leases are found and released.
+    @Test func theOlderIndexLayoutIsReadAndRemoved() throws {
+        let manager = try store.manager()
+        try manager.release(attachment("nobody"))
+        try store.write("10.0.0.5", "old\r\neth0")
+        try FileManager.default.createDirectory(atPath: store.directory + "/.berth-attachments/old:eth0", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: store.directory + "/.berth-attachments/old:eth0/0", withDestinationPath: "10.0.0.5")
+        try manager.check(attachment("old"))
+        #expect(throws: CNIError.self, "the attachment is known to hold its address") { try manager.allocate(for: attachment("old")) }
+        try manager.release(attachment("old"))
+        #expect(try store.leaseNames().isEmpty)
+        #expect(!store.exists(".berth-attachments/old:eth0"))
+    }
+
+    @Test func lastReservedIsRewrittenInPlace() throws {
+        let manager = try store.manager()
+        _ = try manager.allocate(for: attachment("a"))
+        let inode = try FileManager.default.attributesOfItem(atPath: store.directory + "/last_reserved_ip.0")[.systemFileNumber] as? Int
+        _ = try manager.allocate(for: attachment("b"))
+        #expect(try store.contents("last_reserved_ip.0") == "10.0.0.3")
+        #expect(try FileManager.default.attributesOfItem(atPath: store.directory + "/last_reserved_ip.0")[.systemFileNumber] as? Int == inode)
     }
 
     @Test func anUnusableDataDirectoryIsAStoreError() throws {

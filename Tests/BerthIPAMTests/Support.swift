@@ -44,7 +44,7 @@ final class MemoryLeaseStore: LeaseStore {
 
     func lastReserved(set: Int) throws -> IPAddress? { last[set] }
 
-    func release(_ attachment: Attachment) throws -> [IPAddress] {
+    func release(_ attachment: Attachment, sets: Int) throws -> [IPAddress] {
         let addresses = leasesByAddress.filter { $0.value.0 == attachment }.map(\.key)
         for address in addresses { leasesByAddress[address] = nil }
         return addresses
@@ -54,7 +54,7 @@ final class MemoryLeaseStore: LeaseStore {
         leasesByAddress.map { Lease(address: $0.key, containerID: $0.value.0.containerID, ifname: $0.value.0.ifname) }
     }
 
-    func remove(_ lease: Lease) throws { leasesByAddress[lease.address] = nil }
+    func remove(_ lease: Lease, sets: Int) throws { leasesByAddress[lease.address] = nil }
 
     struct StoreFailure: Error, CustomStringConvertible {
         var description: String { "disk full" }

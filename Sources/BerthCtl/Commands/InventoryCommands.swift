@@ -209,7 +209,7 @@ extension Netctl {
                             guard let lease = try store.leases().first(where: { $0.address == ip }) else {
                                 throw CtlError("\(ip) is not leased on \(network) (\(directory)/\(network))")
                             }
-                            try store.remove(lease)
+                            try store.remove(lease, sets: inventory.rangeSetCount(network: network))
                             return lease
                         }
                     } catch let error as CtlError {
