@@ -51,6 +51,7 @@ struct CNIBenchmark {
     }
 
     func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // a long run: show each row as it is measured
         print("CNI side by side: Berth (berth-bridge + berth-ipam) vs the reference (bridge + host-local, + portmap for ports), \(Self.dateLine())")
         var startup: [String: Samples] = [:]
         for implementation in [berth, reference] {
@@ -146,6 +147,7 @@ struct CNIBenchmark {
         }
         var run = Run()
         var results: [JSON?] = []
+        Self.settleFileSystem()
         for container in containers {
             let call = try implementation.add(network, container)
             run.add.append(call.milliseconds)
@@ -175,6 +177,7 @@ struct CNIBenchmark {
             implementation.removeLeftovers(network)
         }
         let results = ResultBox(count: containers.count)
+        Self.settleFileSystem()
         let addSeconds = try Workers.run(count: workers, items: containers.count) { item in
             results.set(item, try implementation.add(network, containers[item]).result)
         } / 1000
@@ -189,6 +192,16 @@ struct CNIBenchmark {
         } / 1000
         return ParallelRun(addsPerSecond: Double(containers.count) / addSeconds, delsPerSecond: Double(containers.count) / delSeconds,
                            distinct: distinct, carried: carried)
+    }
+
+    /// Lets the previous phase's deletions age before the next phase creates files. On ext4
+    /// without a journal (this machine kind's root file system), allocating an inode skips every
+    /// free one deleted less than 5 s ago, or 300 s while its inode-table block is still dirty
+    /// (recently_deleted() in fs/ext4/ialloc.c): right after a thousand DELs, each new lease or
+    /// record file costs more, whichever plugin writes it. Both implementations get the same pause.
+    static func settleFileSystem() {
+        sync()
+        sleep(6)
     }
 
     static func dateLine() -> String {

@@ -58,7 +58,7 @@ struct PodmanComparison {
         try shell("cp /bin/busybox \(directory)/rootfs/bin/ && ln -s busybox \(directory)/rootfs/bin/true && tar -C \(directory)/rootfs -cf \(directory)/rootfs.tar .")
         let podman = "podman --root \(directory)/storage --runroot \(directory)/run --storage-driver vfs"
         let environment = "CONTAINERS_CONF=\(directory)/containers.conf HOME=\(directory)"
-        try shell("\(environment) \(podman) import \(directory)/rootfs.tar bench:latest >/dev/null")
+        try shell("\(environment) \(podman) import \(directory)/rootfs.tar bench:latest >/dev/null 2>&1")
         var none = Samples("none"), attached = Samples(network)
         for iteration in 0..<(runs + 2) {
             let withoutNetwork = try milliseconds { try shell("\(environment) \(podman) run --rm --network none bench true") }
