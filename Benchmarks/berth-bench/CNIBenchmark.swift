@@ -51,7 +51,9 @@ struct CNIBenchmark {
     }
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)  // a long run: show each row as it is measured
+        // A long run: show each row as it is measured.
+        nonisolated(unsafe) let output = Glibc.stdout
+        setlinebuf(output)
         print("CNI side by side: Berth (berth-bridge + berth-ipam) vs the reference (bridge + host-local, + portmap for ports), \(Self.dateLine())")
         var startup: [String: Samples] = [:]
         for implementation in [berth, reference] {
