@@ -51,24 +51,21 @@ struct CNIBenchmark {
     }
 
     func run() throws {
-        // A long run: show each row as it is measured.
-        nonisolated(unsafe) let output = Glibc.stdout
-        setlinebuf(output)
-        print("CNI side by side: Berth (berth-bridge + berth-ipam) vs the reference (bridge + host-local, + portmap for ports), \(Self.dateLine())")
+        say("CNI side by side: Berth (berth-bridge + berth-ipam) vs the reference (bridge + host-local, + portmap for ports), \(Self.dateLine())")
         var startup: [String: Samples] = [:]
         for implementation in [berth, reference] {
             var samples = Samples(implementation.name)
             for _ in 0..<200 { samples.values.append(try implementation.version()) }
             startup[implementation.name] = samples
         }
-        print("VERSION (process start-up) p50: Berth \(format(startup["Berth"]!.p50)) ms, reference \(format(startup["reference"]!.p50)) ms"
+        say("VERSION (process start-up) p50: Berth \(format(startup["Berth"]!.p50)) ms, reference \(format(startup["reference"]!.p50)) ms"
               + " (\(format(startup["Berth"]!.p50 / startup["reference"]!.p50, decimals: 2))×)")
 
         // Sequential runs: implementations alternate per scenario and size, so drift hits both.
         var runs: [String: Run] = [:]
         var networkIndex = 0
-        print("\nSequential, ms (first/last tenth: ADD p50 of the first and the last tenth of the containers)")
-        print(pad("scenario", 18) + pad("N", 6) + pad("impl", 11) + "ADD p50   p90      p99      1st 10%  last 10% DEL p50   p90      p99      peak RSS")
+        say("\nSequential, ms (first/last tenth: ADD p50 of the first and the last tenth of the containers)")
+        say(pad("scenario", 18) + pad("N", 6) + pad("impl", 11) + "ADD p50   p90      p99      1st 10%  last 10% DEL p50   p90      p99      peak RSS")
         for size in sizes {
             for scenario in Self.scenarios {
                 for implementation in [berth, reference] {
@@ -76,7 +73,7 @@ struct CNIBenchmark {
                     let run = try sequential(implementation, scenario, size: size, index: networkIndex)
                     runs[key(implementation, scenario, size)] = run
                     let add = run.addSamples, del = run.delSamples
-                    print(pad(scenario.name, 18) + pad(String(size), 6) + pad(implementation.name, 11)
+                    say(pad(scenario.name, 18) + pad(String(size), 6) + pad(implementation.name, 11)
                           + [add.p50, add.p90, add.p99, run.firstTenth.p50, run.lastTenth.p50, del.p50, del.p90, del.p99]
                             .map { pad(format($0, decimals: 2), 9) }.joined() + "\(run.peakKilobytes / 1024) MiB")
                 }
@@ -84,21 +81,21 @@ struct CNIBenchmark {
         }
 
         // Parallel: 8 workers over one network.
-        print("\n\(workers) workers over \(parallelContainers) containers (masquerade on)")
+        say("\n\(workers) workers over \(parallelContainers) containers (masquerade on)")
         var parallel: [String: ParallelRun] = [:]
         for implementation in [berth, reference] {
             networkIndex += 1
             let run = try concurrent(implementation, index: networkIndex)
             parallel[implementation.name] = run
-            print(pad(implementation.name, 11) + "ADD \(format(run.addsPerSecond, decimals: 1))/s, DEL \(format(run.delsPerSecond, decimals: 1))/s; "
+            say(pad(implementation.name, 11) + "ADD \(format(run.addsPerSecond, decimals: 1))/s, DEL \(format(run.delsPerSecond, decimals: 1))/s; "
                   + "IPs distinct: \(run.distinct ? "yes" : "NO"); every container carries its IP: \(run.carried ? "yes" : "NO")")
         }
 
         if let podman {
             do {
-                print("\n" + (try podman.run()).text)
+                say("\n" + (try podman.run()).text)
             } catch {
-                print("\npodman comparison not run: \(error)")
+                say("\npodman comparison not run: \(error)")
             }
         }
 
@@ -116,8 +113,8 @@ struct CNIBenchmark {
         let memory = Double(runs.filter { $0.key.hasPrefix("Berth") }.map(\.value.peakKilobytes).max()!)
             / Double(runs.filter { $0.key.hasPrefix("reference") }.map(\.value.peakKilobytes).max()!)
         let startupRatio = startup["Berth"]!.p50 / startup["reference"]!.p50
-        print("\nTargets (N = \(largest), masquerade on unless said)")
-        print(pad("metric", 58) + pad("target", 10) + pad("measured", 11) + "met")
+        say("\nTargets (N = \(largest), masquerade on unless said)")
+        say(pad("metric", 58) + pad("target", 10) + pad("measured", 11) + "met")
         let rows: [(String, String, Double, Bool)] = [
             ("VERSION start-up, Berth / reference", "≤ 1.0", startupRatio, startupRatio <= 1.0),
             ("ADD p50 first tenth, Berth / reference first tenth", "≤ 0.25", addFirst, addFirst <= 0.25),
@@ -130,9 +127,9 @@ struct CNIBenchmark {
             ("peak RSS per call, Berth / reference", "≤ 1.0", memory, memory <= 1.0),
         ]
         for (metric, target, measured, met) in rows {
-            print(pad(metric, 58) + pad(target, 10) + pad(format(measured, decimals: 3), 11) + (met ? "yes" : "NO"))
+            say(pad(metric, 58) + pad(target, 10) + pad(format(measured, decimals: 3), 11) + (met ? "yes" : "NO"))
         }
-        print("RESULT cni add_ratio_first=\(format(addFirst)) add_ratio_last=\(format(addLast)) del_ratio=\(format(delRatio)) "
+        say("RESULT cni add_ratio_first=\(format(addFirst)) add_ratio_last=\(format(addLast)) del_ratio=\(format(delRatio)) "
               + "add_flatness=\(format(max(flatOn, flatOff))) conc_add_per_s=\(format(parallel["Berth"]!.addsPerSecond, decimals: 1))")
     }
 
@@ -218,6 +215,12 @@ struct CNIBenchmark {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             + ", Linux \(release), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs"
     }
+}
+
+/// A line on stdout at once (not buffered: a long run shows each row as it is measured).
+func say(_ text: String) {
+    var bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress, $0.count) }
 }
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
