@@ -72,6 +72,12 @@ struct CNIBenchmark {
                     networkIndex += 1
                     let run = try sequential(implementation, scenario, size: size, index: networkIndex)
                     runs[key(implementation, scenario, size)] = run
+                    if let directory = getenv("BERTH_BENCH_SERIES").map({ String(cString: $0) }) {
+                        // Every ADD and DEL in order, one per line, for a closer look at drift.
+                        let name = "\(directory)/\(implementation.name)-\(scenario.name.replacing(" ", with: "-"))-\(size)"
+                        writeLines(run.add.map { String($0) }, to: name + ".add")
+                        writeLines(run.del.map { String($0) }, to: name + ".del")
+                    }
                     let add = run.addSamples, del = run.delSamples
                     say(pad(scenario.name, 18) + pad(String(size), 6) + pad(implementation.name, 11)
                           + [add.p50, add.p90, add.p99, run.firstTenth.p50, run.lastTenth.p50, del.p50, del.p90, del.p99]
@@ -215,6 +221,14 @@ struct CNIBenchmark {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             + ", Linux \(release), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs"
     }
+}
+
+func writeLines(_ lines: [String], to path: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    var bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
+    _ = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
 }
 
 /// A line on stdout at once (not buffered: a long run shows each row as it is measured).

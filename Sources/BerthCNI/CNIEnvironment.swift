@@ -43,13 +43,19 @@ public struct CNIEnvironment: Sendable {
     /// - interface name empty, longer than 15 bytes, `.`/`..`, or with `/`, `:` or whitespace: code 4.
     /// - malformed `CNI_ARGS`: code 4.
     public init(variables: [String]) throws(CNIError) {
-        var values: [Substring: Substring] = [:]
-        for variable in variables {
-            guard let equals = variable.firstIndex(of: "=") else { continue }
-            let key = variable[..<equals]
-            if values[key] == nil { values[key] = variable[variable.index(after: equals)...] }
+        // The first `NAME=` wins, as getenv finds it. A scan, not a dictionary: a handful of
+        // lookups over a few dozen variables, and no generic type for the runtime to build at
+        // start-up (a [Substring: Substring] costs more to instantiate than all the lookups).
+        func value(_ name: String) -> String {
+            let prefix = name.utf8.count
+            for variable in variables where variable.utf8.count > prefix {
+                let bytes = variable.utf8
+                if bytes[bytes.index(bytes.startIndex, offsetBy: prefix)] == UInt8(ascii: "="), bytes.starts(with: name.utf8) {
+                    return String(variable.dropFirst(prefix + 1))
+                }
+            }
+            return ""
         }
-        func value(_ name: String) -> String { values[name[...]].map(String.init) ?? "" }
 
         let commandText = value("CNI_COMMAND")
         guard let command = CNICommand(rawValue: commandText) else {

@@ -14,7 +14,8 @@ public enum PluginIO {
     public static func readAll(_ fd: FileDescriptor, limit: Int = maximumInputSize,
                                what: String) throws(CNIError) -> [UInt8] {
         var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        // Not zeroed: only what is read into it becomes resident.
+        var chunk = [UInt8](unsafeUninitializedCapacity: 64 * 1024) { _, count in count = 64 * 1024 }
         while true {
             let count: Int
             do {

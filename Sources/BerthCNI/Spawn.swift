@@ -168,7 +168,7 @@ public enum Spawn {
             writeFD = -1
         }
         var stdout: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var buffer = [UInt8](unsafeUninitializedCapacity: 64 * 1024) { _, count in count = 64 * 1024 }
         var overflowed = false
         var readOpen = true
         while readOpen {

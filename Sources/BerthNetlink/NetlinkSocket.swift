@@ -65,8 +65,10 @@ public final class NetlinkSocket: NetlinkTransport {
     public let bus: Bus
     public let portID: UInt32
     private var sequence: UInt32 = 0
-    /// Large enough for one datagram of any dump (the kernel sends up to 32 KiB per read).
-    private var receiveBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    /// Large enough for one datagram of any dump (the kernel sends up to 32 KiB per read). Not
+    /// zeroed: only the pages the kernel writes into become resident (a plugin's peak memory is
+    /// measured against the reference's).
+    private var receiveBuffer = [UInt8](unsafeUninitializedCapacity: 64 * 1024) { _, count in count = 64 * 1024 }
 
     public init(_ bus: Bus) throws(NetlinkError) {
         guard let socket = mnl_socket_open2(bus.protocolNumber, Int32(SOCK_CLOEXEC.rawValue)) else {
