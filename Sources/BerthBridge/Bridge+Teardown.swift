@@ -19,6 +19,21 @@ extension Bridge {
         let record = try bridgeRecord(records, request.attachment)
         var failures = FailureList()
         Trace.step("record read")
+        let owner = "\(request.environment.containerID)/\(request.environment.ifname)"
+        // Published ports first, on a socket kept open until the end. Removing elements leaves
+        // the kernel a clean-up that waits for an RCU grace period, and closing an nftables socket
+        // waits for any such clean-up still pending (nft_rcv_nl_event): withdrawn before the veth,
+        // the clean-up runs while the kernel unregisters the veth, and nobody waits for it twice.
+        // Without a record the ADD never completed (its undo withdrew any ports): nothing to withdraw.
+        var firewall: Firewall?
+        if let ports = record?.details.ports, !ports.isEmpty {
+            failures.step {
+                let opened = try Firewall.current()
+                firewall = opened
+                try records.locked { try opened.withdraw(ports, owner: owner) }
+            }
+            Trace.step("ports withdrawn")
+        }
         // The veth: deleting the host end removes the container end wherever it is. Slow (the
         // kernel unregisters synchronously), so it happens outside the network's lock.
         failures.step {
@@ -33,12 +48,11 @@ extension Bridge {
         Trace.step("addresses released")
         failures.step {
             try records.locked {
-                // Without a record the ADD never completed (its undo withdrew any ports): nothing to withdraw.
-                try teardownShared(record: record, owner: "\(request.environment.containerID)/\(request.environment.ifname)",
-                                   config: config, records: records)
+                try teardownShared(record: record, owner: owner, config: config, records: records,
+                                   firewall: firewall, portsWithdrawn: firewall != nil)
             }
         }
-        Trace.step("ports, record and shared objects")
+        Trace.step("record and shared objects")
         try failures.throwIfAny()
     }
 
@@ -62,12 +76,14 @@ extension Bridge {
         }
     }
 
-    /// Under the network's lock: the attachment's port elements and record; then, if it was the
+    /// Under the network's lock: the attachment's port elements (unless already withdrawn, on
+    /// `firewall`) and record; then, if it was the
     /// network's last attachment, the network's firewall objects (the whole table after the last
     /// network) and, with `removeBridgeWhenEmpty`, the bridge.
-    static func teardownShared(record: BridgeRecord?, owner: String, config: BridgeConfig, records: RecordStore) throws {
-        let firewall = try Firewall.current()
-        if let ports = record?.details.ports, !ports.isEmpty { try firewall.withdraw(ports, owner: owner) }
+    static func teardownShared(record: BridgeRecord?, owner: String, config: BridgeConfig, records: RecordStore,
+                               firewall open: Firewall? = nil, portsWithdrawn: Bool = false) throws {
+        let firewall = try open ?? Firewall.current()
+        if !portsWithdrawn, let ports = record?.details.ports, !ports.isEmpty { try firewall.withdraw(ports, owner: owner) }
         if let record { try records.remove(record.record.attachment) }
         guard try records.count() == 0 else { return }
         let network = record?.details.firewallNetwork
