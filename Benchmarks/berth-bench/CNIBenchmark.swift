@@ -152,7 +152,7 @@ struct CNIBenchmark {
         }
         var run = Run()
         var results: [JSON?] = []
-        Self.settleFileSystem()
+        Self.settle()
         for container in containers {
             let call = try implementation.add(network, container)
             run.add.append(call.milliseconds)
@@ -182,7 +182,7 @@ struct CNIBenchmark {
             implementation.removeLeftovers(network)
         }
         let results = ResultBox(count: containers.count)
-        Self.settleFileSystem()
+        Self.settle()
         let addSeconds = try Workers.run(count: workers, items: containers.count) { item in
             results.set(item, try implementation.add(network, containers[item]).result)
         } / 1000
@@ -199,14 +199,44 @@ struct CNIBenchmark {
                            distinct: distinct, carried: carried)
     }
 
-    /// Lets the previous phase's deletions age before the next phase creates files. On ext4
-    /// without a journal (this machine kind's root file system), allocating an inode skips every
-    /// free one deleted less than 5 s ago, or 300 s while its inode-table block is still dirty
-    /// (recently_deleted() in fs/ext4/ialloc.c): right after a thousand DELs, each new lease or
-    /// record file costs more, whichever plugin writes it. Both implementations get the same pause.
-    static func settleFileSystem() {
+    /// Lets the previous phase's clean-up finish before the next phase is timed.
+    ///
+    /// Files: on ext4 without a journal (this machine kind's root file system), allocating an
+    /// inode skips every free one deleted less than 5 s ago, or 300 s while its inode-table block
+    /// is still dirty (recently_deleted() in fs/ext4/ialloc.c): right after a thousand DELs, each
+    /// new lease or record file costs more, whichever plugin writes it.
+    ///
+    /// CPU: deleting a network namespace only queues it; the kernel tears it down later in a
+    /// kworker (cleanup_net), and a thousand of them keep a CPU of this 2-CPU machine busy for
+    /// seconds, which the next phase would pay for. So after the pause, wait (at most a minute)
+    /// until the machine is idle: under 10 % busy over half a second. Both implementations get
+    /// the same treatment.
+    static func settle() {
         sync()
         sleep(6)
+        for _ in 0..<120 where busyFraction(overMilliseconds: 500) >= 0.1 {}
+    }
+
+    /// The share of all CPUs' time spent not idle (and not waiting for I/O) during the interval,
+    /// from /proc/stat's first line.
+    static func busyFraction(overMilliseconds interval: Int) -> Double {
+        func sample() -> (busy: UInt64, total: UInt64)? {
+            let fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { return nil }
+            let line = String(decoding: buffer[..<count].prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+            let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+            guard fields.count >= 5 else { return nil }
+            let total = fields.reduce(0, +)
+            return (total - fields[3] - fields[4], total)
+        }
+        guard let before = sample() else { return 0 }
+        usleep(useconds_t(interval * 1000))
+        guard let after = sample(), after.total > before.total else { return 0 }
+        return Double(after.busy - before.busy) / Double(after.total - before.total)
     }
 
     static func dateLine() -> String {
