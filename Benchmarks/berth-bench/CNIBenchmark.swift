@@ -214,7 +214,8 @@ struct CNIBenchmark {
     static func settle() {
         sync()
         sleep(6)
-        for _ in 0..<120 where busyFraction(overMilliseconds: 500) >= 0.1 {}
+        var checks = 0
+        while checks < 120 && busyFraction(overMilliseconds: 500) >= 0.1 { checks += 1 }
     }
 
     /// The share of all CPUs' time spent not idle (and not waiting for I/O) during the interval,

@@ -21,14 +21,7 @@ public enum Bridge {
     /// cope with concurrent creators (EEXIST, the ruleset generation).
     public static func add(_ request: CNIRequest) throws -> CNIResult {
         let config = try BridgeConfig(request)
-        let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
-        let addresses = try AddressSource(request, type: config.ipamType)
-        let host = try RouteNetlink.current()
-        return try UndoStack.undoingOnFailure { undo in try add(request, config, records, addresses, host, &undo) }
-    }
-
-    private static func add(_ request: CNIRequest, _ config: BridgeConfig, _ records: RecordStore,
-                            _ addresses: AddressSource, _ host: RouteNetlink, _ undo: inout UndoStack) throws -> CNIResult {
+        // The container's namespace before anything is written: a bad CNI_NETNS changes nothing.
         let environment = request.environment
         let netnsFD = open(environment.netns, O_RDONLY | O_CLOEXEC)
         guard netnsFD >= 0 else {
@@ -36,6 +29,23 @@ public enum Bridge {
         }
         defer { close(netnsFD) }
         let namespace = try NamespaceView.identity(ofNetns: netnsFD, path: environment.netns)
+        // The container end would land among the host's own links (and take CNI_IFNAME there).
+        guard namespace != (try NamespaceView.hostIdentity()) else {
+            throw CNIError(.invalidEnvironment, "invalid environment: CNI_NETNS \(environment.netns) is the host's network namespace",
+                           details: "berth-bridge puts the container end in the container's namespace; for host networking use berth-host")
+        }
+        let records = try RecordStore.open(stateDirectory: config.stateDirectory, network: config.network)
+        let addresses = try AddressSource(request, type: config.ipamType)
+        let host = try RouteNetlink.current()
+        return try UndoStack.undoingOnFailure { undo in
+            try add(request, config, records, addresses, host, netnsFD: netnsFD, namespace: namespace, &undo)
+        }
+    }
+
+    private static func add(_ request: CNIRequest, _ config: BridgeConfig, _ records: RecordStore, _ addresses: AddressSource,
+                            _ host: RouteNetlink, netnsFD: Int32, namespace: NetworkNamespace.Identity,
+                            _ undo: inout UndoStack) throws -> CNIResult {
+        let environment = request.environment
 
         // The reservation: addresses and the record naming them (and the host veth to come).
         let (ipam, reserved) = try records.locked { () throws -> (CNIResult, AttachmentRecord) in

@@ -32,6 +32,32 @@ struct LifecycleTests {
         try expectGone(lab)
     }
 
+    /// A CNI_NETNS that is not a container's namespace is refused before anything is written:
+    /// no state or lease directory, no bridge, no link in the host (the host's own namespace
+    /// would otherwise receive the container end as eth0).
+    @Test func aNetnsThatIsNotAContainersIsRefusedAndNothingIsWritten() throws {
+        let lab = try Lab(scope)
+        let file = lab.stateDirectory + "-file"
+        try "not a namespace".write(toFile: file, atomically: false, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let linksBefore = try lab.host.ip("link", "show").arrayValue.compactMap { $0["ifname"]?.stringValue }
+        let cases: [(netns: String, code: Int, message: String)] = [
+            (lab.host.path, 4, "invalid environment: CNI_NETNS \(lab.host.path) is the host's network namespace"),
+            (file, 3, "\(file) is not a network namespace"),
+            (lab.dataDirectory, 3, "\(lab.dataDirectory) is not a network namespace"),
+            ("/run/netns/never-made", 3, "cannot open the container's network namespace /run/netns/never-made: No such file or directory"),
+        ]
+        for (netns, code, message) in cases {
+            let error = try lab.failure(try lab.plugin("ADD", id: "c", netns: netns, config: lab.config()))
+            #expect(error.code.rawValue == code, "\(netns)")
+            #expect(error.msg == message)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: lab.stateDirectory).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: lab.dataDirectory).isEmpty)
+        #expect(try lab.host.ip("link", "show").arrayValue.compactMap { $0["ifname"]?.stringValue } == linksBefore)
+        #expect(lab.table().isEmpty)
+    }
+
     @Test func delTwiceSucceedsSilently() throws {
         let lab = try Lab(scope)
         let container = try lab.container()
