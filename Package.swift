@@ -124,6 +124,14 @@ let package = Package(
             path: "Benchmarks/berth-bench"
         ),
 
+        // Reliability (Scripts/reliability.sh): kills, concurrency, fuzzing, isolation and input
+        // limits against the built plugins and the reference, inside a network sandbox.
+        .executableTarget(
+            name: "berth-reliability",
+            dependencies: ["BerthTestSupport", "BerthCNI", "BerthIP", "BerthJSON", "CLinux"],
+            path: "Reliability/berth-reliability"
+        ),
+
         // Helpers shared by the test targets: running built executables, scratch namespaces.
         .target(
             name: "BerthTestSupport",

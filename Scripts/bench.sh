@@ -24,7 +24,7 @@ berth_install_dependencies
 # netavark: podman's own network backend, the alternative `bench.sh cni` compares with.
 if [ "$1" = cni ]; then berth_install_packages netavark; fi
 for product in berth-bench berth-ipam berth-bridge; do
-  swift build -c release --static-swift-stdlib --product "$product" >&2
+  swift build "${BERTH_RELEASE_BUILD[@]}" --product "$product" >&2
 done
 BERTH_BENCH_DIR=$(mktemp -d /tmp/berth-bench.XXXXXX)
 export BERTH_BENCH_DIR

@@ -36,7 +36,7 @@ fi
 berth_install_dependencies
 for product in "${BERTH_PLUGINS[@]}" netctl; do
   echo "==> building $product (release, static Swift runtime)"
-  swift build -c release --static-swift-stdlib --product "$product" >/dev/null
+  swift build "${BERTH_RELEASE_BUILD[@]}" --product "$product" >/dev/null
 done
 # The man page comes from netctl's own parser (swift-argument-parser's generate-manual plugin).
 # It runs the debug build, which the release build above does not invalidate.

@@ -13,7 +13,7 @@ echo "==> building (debug, with tests)"
 swift build --build-tests
 # What install.sh ships: the whole package must build as a static release, test support included.
 echo "==> building (release, static Swift runtime)"
-swift build -c release --static-swift-stdlib
+swift build "${BERTH_RELEASE_BUILD[@]}"
 # install.sh into a scratch prefix: the plugins, netctl, its man page and completions.
 echo "==> Scripts/install.sh into a scratch directory"
 install_check=$(mktemp -d /tmp/berth-install.XXXXXX)
@@ -30,3 +30,10 @@ echo "==> swift test in a network sandbox"
 # Kernel tests must run here, never be skipped: they fail loudly if the sandbox lacks a capability.
 export BERTH_REQUIRE_KERNEL_TESTS=1
 berth_sandbox swift test --skip-build "$@"
+
+# The reliability run's short form (Berth only): kills, concurrency, sloppy DELs, fuzzing,
+# isolation and input limits against the release plugins built above.
+if [ "$#" -eq 0 ]; then
+  echo "==> Scripts/reliability.sh --short"
+  BERTH_RELIABILITY_PREBUILT=1 Scripts/reliability.sh --short
+fi

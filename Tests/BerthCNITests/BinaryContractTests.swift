@@ -49,6 +49,34 @@ import Testing
         #expect(error.msg == "stdin is larger than 1048576 bytes")
     }
 
+    /// A writer that sends part of a config and keeps stdin open gets an error once stdin has
+    /// been silent for PluginIO.inputIdleSeconds, not a plugin that waits forever.
+    @Test func stdinThatNeverEndsIsAnErrorAfterItFallsSilent() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(productsDirectory)/fixture-plugin")
+        process.environment = Dictionary(uniqueKeysWithValues: cniEnvironment("ADD").map {
+            let parts = $0.split(separator: "=", maxSplits: 1)
+            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+        })
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data(#"{"cniVersion":"1.0.0","#.utf8))
+        // A watchdog well past the plugin's own limit: a hang fails the test instead of blocking it.
+        let watchdog = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(PluginIO.inputIdleSeconds) * 4), execute: watchdog)
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        watchdog.cancel()
+        try input.fileHandleForWriting.close()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1)
+        let error = try #require(CNIError(json: try JSON.parse(String(decoding: stdout, as: UTF8.self))))
+        #expect(error.code == .ioFailure)
+        #expect(error.msg == "stdin sent nothing and did not end for 5 s (22 bytes read)")
+    }
+
     @Test func stdinJustUnderTheBoundIsAccepted() throws {
         let config = #"{"cniVersion":"1.0.0","name":"n","type":"t"}"#
         let padding = String(repeating: " ", count: PluginIO.maximumInputSize - config.utf8.count)
