@@ -128,14 +128,15 @@ let package = Package(
         // limits against the built plugins and the reference, inside a network sandbox.
         .executableTarget(
             name: "berth-reliability",
-            dependencies: ["BerthTestSupport", "BerthCNI", "BerthIP", "BerthJSON", "CLinux"],
+            dependencies: ["BerthTestSupport", "BerthCNI", "BerthIP", "BerthJSON"],
             path: "Reliability/berth-reliability"
         ),
 
-        // Helpers shared by the test targets: running built executables, scratch namespaces.
+        // Helpers shared by the test targets and the reliability harness: running programs and
+        // built executables, scratch namespaces, data-plane labs.
         .target(
             name: "BerthTestSupport",
-            dependencies: ["BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink"],
+            dependencies: ["BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "CLinux"],
             path: "Tests/BerthTestSupport"
         ),
 

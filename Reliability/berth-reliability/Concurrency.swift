@@ -44,7 +44,7 @@ enum ConcurrencyRun {
         ])
 
         let shared = Shared(tasks: tasks)
-        let start = PluginRunner.now()
+        let start = ProcessRunner.now()
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let task = shared.take() {
                 var local: [String] = [], made = 0, address: (Int, String)?
@@ -81,7 +81,7 @@ enum ConcurrencyRun {
             }
         }
         let (results, failures, calls) = shared.outcome
-        report.seconds = (PluginRunner.now() - start) / 1000
+        report.seconds = (ProcessRunner.now() - start) / 1000
         report.calls = calls
         report.failures = failures
 
@@ -160,16 +160,16 @@ enum ConcurrencyRun {
         }
     }
 
-    static func errorCode(_ outcome: PluginOutcome) -> Int? {
+    static func errorCode(_ outcome: RunOutcome) -> Int? {
         (try? JSON.parse(outcome.stdout))?["code"]?.intValue
     }
 
-    static func firstAddress(_ outcome: PluginOutcome) -> String? {
+    static func firstAddress(_ outcome: RunOutcome) -> String? {
         guard outcome.succeeded, let json = try? JSON.parse(outcome.stdout) else { return nil }
         return json["ips"]?[0]?["address"]?.stringValue.map { String($0.split(separator: "/")[0]) }
     }
 
-    static func withPrevResult(_ config: JSON, _ added: PluginOutcome) -> JSON {
+    static func withPrevResult(_ config: JSON, _ added: RunOutcome) -> JSON {
         guard case .object(var object) = config, let result = try? JSON.parse(added.stdout), added.succeeded else { return config }
         object["prevResult"] = result
         return .object(object)

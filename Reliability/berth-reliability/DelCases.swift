@@ -10,7 +10,7 @@ enum DelCases {
     static func run(_ subject: Subject, network: Subject.Network, scope: NamespaceScope) -> [String: (passed: Bool, detail: String)] {
         let directories = [subject.scratch]
         var outcomes: [String: (Bool, String)] = [:]
-        func verdict(_ name: String, _ calls: [PluginOutcome], _ baseline: HostSnapshot) {
+        func verdict(_ name: String, _ calls: [RunOutcome], _ baseline: HostSnapshot) {
             let failed = calls.first { !$0.succeeded || !$0.stdout.isEmpty && $0.stdout != Array("\n".utf8) }
             let differences = HostSnapshot.take(directories: directories).differences(from: baseline)
             let detail = failed.map { "DEL: \($0.termination) \($0.text.prefix(160))" } ?? differences.joined(separator: "; ")

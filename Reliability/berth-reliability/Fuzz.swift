@@ -54,12 +54,12 @@ enum Fuzzer {
     static func run(_ target: FuzzTarget, cases count: Int, generator: inout SeededGenerator) -> FuzzReport {
         var report = FuzzReport(target: target.label)
         // A valid ADD and DEL first: what a used network keeps (directories, locks) is in the baseline.
-        _ = PluginRunner.run(baseCall(target, command: "ADD"))
-        _ = PluginRunner.run(baseCall(target, command: "DEL"))
+        _ = ProcessRunner.run(baseCall(target, command: "ADD"))
+        _ = ProcessRunner.run(baseCall(target, command: "DEL"))
         var baseline = state(target)
         for index in 0..<count {
             let item = makeCase(target, &generator)
-            let outcome = PluginRunner.run(PluginCall(executable: target.executable,
+            let outcome = ProcessRunner.run(ProcessCall(executable: target.executable,
                                                       environment: item.environment.map { "\($0.key)=\($0.value)" }.sorted(),
                                                       stdin: item.stdin), capSeconds: 10)
             report.cases += 1
@@ -74,7 +74,7 @@ enum Fuzzer {
                 report.unexpectedSuccesses += 1
                 sample("accepted: \(outcome.text.prefix(120))")
                 // Undone at once, so the cases after it meet the same state.
-                _ = PluginRunner.run(baseCall(target, command: "DEL"))
+                _ = ProcessRunner.run(baseCall(target, command: "DEL"))
             } else if let error = CNIErrorShape(outcome.stdout) {
                 if target.checkCodes && !item.codes.contains(error.code) {
                     report.wrongCodes += 1
@@ -96,10 +96,10 @@ enum Fuzzer {
         return report
     }
 
-    static func baseCall(_ target: FuzzTarget, command: String) -> PluginCall {
+    static func baseCall(_ target: FuzzTarget, command: String) -> ProcessCall {
         var environment = target.environment
         environment["CNI_COMMAND"] = command
-        return PluginCall(executable: target.executable, environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
+        return ProcessCall(executable: target.executable, environment: environment.map { "\($0.key)=\($0.value)" }.sorted(),
                           stdin: Array(target.config.serialized().utf8))
     }
 

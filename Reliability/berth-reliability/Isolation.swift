@@ -90,7 +90,7 @@ enum Isolation {
         let added = subject.bridge("ADD", network, id: id, netns: container.path, config: config)
         guard added.succeeded, var result = try? JSON.parse(added.stdout) else { throw SetupFailure(description: "ADD \(id): \(added.text)") }
         if subject.kind == .reference, let publish {
-            let portmap = PluginRunner.run(PluginCall(executable: subject.binDirectory + "/portmap",
+            let portmap = ProcessRunner.run(ProcessCall(executable: subject.binDirectory + "/portmap",
                                                       environment: subject.environment("ADD", id: id, netns: container.path),
                                                       stdin: Array(portmapConfig(network, publish, prevResult: result).serialized().utf8)))
             guard portmap.succeeded, let chained = try? JSON.parse(portmap.stdout) else {
@@ -103,7 +103,7 @@ enum Isolation {
 
     static func remove(_ subject: Subject, _ network: Subject.Network, id: String, container: ScratchNamespace, publish: Int?, result: JSON) {
         if subject.kind == .reference, let publish {
-            _ = PluginRunner.run(PluginCall(executable: subject.binDirectory + "/portmap",
+            _ = ProcessRunner.run(ProcessCall(executable: subject.binDirectory + "/portmap",
                                             environment: subject.environment("DEL", id: id, netns: container.path),
                                             stdin: Array(portmapConfig(network, publish, prevResult: result).serialized().utf8)))
         }

@@ -25,7 +25,7 @@ struct KillReport {
 struct KillTarget {
     var label: String
     /// The call to kill, for container `id` in namespace `netns`; `command` is ADD or DEL.
-    var call: (_ command: String, _ id: String, _ netns: String) -> PluginCall
+    var call: (_ command: String, _ id: String, _ netns: String) -> ProcessCall
     /// Whether the retried ADD's container works (the gateway answers); nil: nothing to check.
     var works: ((_ netns: ScratchNamespace) -> Bool)?
     /// The netns the plugin is given: the container's own, or a fixed one (host mode, a join).
@@ -44,8 +44,8 @@ enum KillRounds {
         var typical: [String: Double] = [:]
         if let probe = try? scope.make(loopbackUp: true) {
             let netns = target.netnsFor(probe)
-            typical["ADD"] = PluginRunner.run(target.call("ADD", "probe", netns)).milliseconds
-            typical["DEL"] = PluginRunner.run(target.call("DEL", "probe", netns)).milliseconds
+            typical["ADD"] = ProcessRunner.run(target.call("ADD", "probe", netns)).milliseconds
+            typical["DEL"] = ProcessRunner.run(target.call("DEL", "probe", netns)).milliseconds
         }
         let baseline = HostSnapshot.take(directories: directories)
         for round in 0..<rounds {
@@ -58,16 +58,16 @@ enum KillRounds {
             let netns = target.netnsFor(container)
             report.rounds += 1
             if command == "DEL" {
-                let added = PluginRunner.run(target.call("ADD", id, netns))
+                let added = ProcessRunner.run(target.call("ADD", id, netns))
                 if !added.succeeded { report.failures.append("round \(round): ADD before the killed DEL: \(added.text.prefix(200))") }
             }
             let span = max(typical[command] ?? 5, 1) * 1.2
             let delay = Int(Double.random(in: 0...span, using: &generator) * 1000)
-            let killed = PluginRunner.run(target.call(command, id, netns), killAfterMicroseconds: delay)
+            let killed = ProcessRunner.run(target.call(command, id, netns), killAfterMicroseconds: delay)
             if killed.killedOnPurpose { report.killsDelivered += 1 }
             if killed.hung { report.failures.append("round \(round): \(command) hung") }
 
-            let deleted = PluginRunner.run(target.call("DEL", id, netns))
+            let deleted = ProcessRunner.run(target.call("DEL", id, netns))
             if !deleted.succeeded { report.failures.append("round \(round): DEL after the kill: \(deleted.termination) \(deleted.text.prefix(200))") }
             let afterDel = HostSnapshot.take(directories: directories).differences(from: baseline)
             if !afterDel.isEmpty {
@@ -76,7 +76,7 @@ enum KillRounds {
             }
 
             // The network must still work: a lock the killed call held is gone with it.
-            let again = PluginRunner.run(target.call("ADD", id + "b", netns))
+            let again = ProcessRunner.run(target.call("ADD", id + "b", netns))
             if again.hung {
                 report.blocked += 1
             } else if !again.succeeded {
@@ -84,7 +84,7 @@ enum KillRounds {
             } else if let works = target.works, !works(container) {
                 report.failures.append("round \(round): the next ADD's container does not reach its gateway")
             }
-            let cleaned = PluginRunner.run(target.call("DEL", id + "b", netns))
+            let cleaned = ProcessRunner.run(target.call("DEL", id + "b", netns))
             if !cleaned.succeeded { report.failures.append("round \(round): DEL of the next ADD: \(cleaned.text.prefix(200))") }
             let afterAll = HostSnapshot.take(directories: directories).differences(from: baseline)
             if !afterAll.isEmpty && afterDel.isEmpty {

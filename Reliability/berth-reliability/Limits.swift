@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthJSON
+import BerthTestSupport
 
 /// Input a plugin must refuse without growing without bound or waiting forever: a config over
 /// 1 MiB, a stdin that never ends (silent, or streaming 64 MiB).
@@ -32,7 +33,7 @@ enum InputLimits {
     static func run(_ subject: Subject, network: Subject.Network) -> (lines: [String], hangs: Int, bad: Int) {
         var lines: [String] = [], hangs = 0, bad = 0
         for item in cases(subject, network) {
-            let outcome = PluginRunner.run(PluginCall(executable: subject.bridgePlugin,
+            let outcome = ProcessRunner.run(ProcessCall(executable: subject.bridgePlugin,
                                                       environment: subject.environment("ADD", id: "limits", netns: "/run/netns/never-made"),
                                                       stdin: item.stdin, closeStdin: item.closeStdin), capSeconds: 10)
             let error = CNIErrorShape(outcome.stdout)

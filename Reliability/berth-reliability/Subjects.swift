@@ -66,8 +66,8 @@ struct Subject {
 
     /// One call of the bridge plugin (no fault).
     @discardableResult
-    func bridge(_ command: String, _ network: Network, id: String?, netns: String?, config: JSON? = nil) -> PluginOutcome {
-        PluginRunner.run(PluginCall(executable: bridgePlugin, environment: environment(command, id: id, netns: netns),
+    func bridge(_ command: String, _ network: Network, id: String?, netns: String?, config: JSON? = nil) -> RunOutcome {
+        ProcessRunner.run(ProcessCall(executable: bridgePlugin, environment: environment(command, id: id, netns: netns),
                                     stdin: Array((config ?? bridgeConfig(network)).serialized().utf8)))
     }
 }

@@ -57,7 +57,7 @@ if parts.contains("kills") {
         let portOf = { (id: String) in 20000 + id.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) % 10000 } }
         var targets: [KillTarget] = [
             KillTarget(label: "\(subject.name) \(subject.kind == .berth ? "berth-bridge" : "bridge")", call: { command, id, netns in
-                PluginCall(executable: subject.bridgePlugin, environment: subject.environment(command, id: id, netns: netns),
+                ProcessCall(executable: subject.bridgePlugin, environment: subject.environment(command, id: id, netns: netns),
                            stdin: Array((subject.kind == .berth ? subject.bridgeConfig(network, ports: [portOf(id)]) : subject.bridgeConfig(network))
                                .serialized().utf8))
             }, works: { $0.pings(network.gateway) }),
@@ -67,7 +67,7 @@ if parts.contains("kills") {
                                                        "dataDir": .string(subject.dataDirectory),
                                                        "ranges": .array([.array([.object(["subnet": .string(subject.kind == .berth ? "10.93.0.0/16" : "10.94.0.0/16")])])])])])
         targets.append(KillTarget(label: "\(subject.name) \(subject.kind == .berth ? "berth-ipam" : "host-local")", call: { command, id, netns in
-            PluginCall(executable: subject.ipamPlugin, environment: subject.environment(command, id: id, netns: netns), stdin: Array(ipamConfig.serialized().utf8))
+            ProcessCall(executable: subject.ipamPlugin, environment: subject.environment(command, id: id, netns: netns), stdin: Array(ipamConfig.serialized().utf8))
         }))
         if subject.kind == .berth {
             let hostConfig = JSON.object(["cniVersion": .string("1.0.0"), "name": .string("kills-host"), "type": .string("berth-host"),
@@ -75,13 +75,13 @@ if parts.contains("kills") {
                                           "runtimeConfig": .object(["portMappings": .array([.object(["hostPort": .int(19090), "containerPort": .int(19090),
                                                                                                       "protocol": .string("tcp")])])])])
             targets.append(KillTarget(label: "Berth berth-host", call: { command, id, netns in
-                PluginCall(executable: subject.binDirectory + "/berth-host", environment: subject.environment(command, id: id, netns: netns),
+                ProcessCall(executable: subject.binDirectory + "/berth-host", environment: subject.environment(command, id: id, netns: netns),
                            stdin: Array(hostConfig.serialized().utf8))
             }, netnsFor: { _ in "/proc/self/ns/net" }))
             let joinConfig = JSON.object(["cniVersion": .string("1.0.0"), "name": .string("kills-join"), "type": .string("berth-container"),
                                           "stateDir": .string(subject.stateDirectory), "container": .string("join-target")])
             targets.append(KillTarget(label: "Berth berth-container", call: { command, id, netns in
-                PluginCall(executable: subject.binDirectory + "/berth-container", environment: subject.environment(command, id: id, netns: netns),
+                ProcessCall(executable: subject.binDirectory + "/berth-container", environment: subject.environment(command, id: id, netns: netns),
                            stdin: Array(joinConfig.serialized().utf8))
             }, netnsFor: { _ in joinTarget.path }))
         }
@@ -162,7 +162,7 @@ if parts.contains("del") {
 if parts.contains("fuzz") {
     say("\nFuzzing: \(fuzzPerPlugin) seeded invalid inputs per plugin; every 100, the host is compared with before")
     let regularFile = scratch + "/not-a-namespace"
-    FileManager.default.createFile(atPath: regularFile, contents: Array("x".utf8).withUnsafeBytes { Data($0) })
+    _ = FileManager.default.createFile(atPath: regularFile, contents: Array("x".utf8).withUnsafeBytes { Data($0) })
     for subject in subjects {
         let container = try scope.make(loopbackUp: true), target = try scope.make(loopbackUp: true)
         let network = Subject.Network(name: "fuzz", bridge: subject.kind == .berth ? "bf0" : "rf0",

@@ -1,3 +1,4 @@
+import BerthCNI
 import BerthJSON
 import BerthNetlink
 import Foundation
@@ -89,21 +90,14 @@ public func run(_ arguments: String...) throws -> String { try run(arguments) }
 
 @discardableResult
 public func run(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let output = Pipe(), errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw CommandFailure(command: arguments.joined(separator: " "), status: process.terminationStatus,
-                             stderr: String(decoding: errorData, as: UTF8.self))
+    let outcome = ProcessRunner.run(ProcessCall(executable: "/usr/bin/env", arguments: arguments, environment: PluginIO.environment(),
+                                                captureStderr: true), capSeconds: 600)
+    guard outcome.termination == .exited(0) else {
+        let status: Int32 = if case .exited(let code) = outcome.termination { code } else { 128 }
+        throw CommandFailure(command: arguments.joined(separator: " "), status: status,
+                             stderr: outcome.hung ? "ran past 600 s" : String(decoding: outcome.stderr, as: UTF8.self))
     }
-    return String(decoding: data, as: UTF8.self)
+    return outcome.text
 }
 
 public struct CommandFailure: Error {
@@ -157,7 +151,9 @@ public final class Listeners: @unchecked Sendable {
     deinit {
         for process in processes {
             kill(process.processIdentifier, SIGKILL)  // the runner's threads block SIGTERM; children inherit it
-            process.waitUntilExit()
+            // waitpid, not waitUntilExit: that runs a run loop that can miss the exit and wait forever.
+            var status: Int32 = 0
+            _ = waitpid(process.processIdentifier, &status, 0)
         }
     }
 
