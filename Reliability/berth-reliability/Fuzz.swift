@@ -30,15 +30,17 @@ struct FuzzReport {
     var crashes = 0
     var hangs = 0
     var malformed = 0
+    /// Well formed but for a missing `cniVersion`.
+    var withoutVersion = 0
     var wrongCodes = 0
     var unexpectedSuccesses = 0
     var changes = 0
     var samples: [String] = []
 
-    var badErrors: Int { malformed + wrongCodes + unexpectedSuccesses }
+    var badErrors: Int { malformed + withoutVersion + wrongCodes + unexpectedSuccesses }
     var line: String {
         "\(pad(target, 22)) cases \(pad(String(cases), 6)) crashes \(pad(String(crashes), 3)) hangs \(pad(String(hangs), 3))"
-            + " malformed \(pad(String(malformed), 4)) wrong code \(pad(String(wrongCodes), 4)) accepted \(pad(String(unexpectedSuccesses), 4))"
+            + " malformed \(pad(String(malformed), 4)) no cniVersion \(pad(String(withoutVersion), 4)) wrong code \(pad(String(wrongCodes), 4)) accepted \(pad(String(unexpectedSuccesses), 4))"
             + " state changed \(changes)"
     }
 }
@@ -76,6 +78,10 @@ enum Fuzzer {
                 // Undone at once, so the cases after it meet the same state.
                 _ = ProcessRunner.run(baseCall(target, command: "DEL"))
             } else if let error = CNIErrorShape(outcome.stdout) {
+                if !error.hasVersion {
+                    report.withoutVersion += 1
+                    if target.checkCodes { sample("no cniVersion: \(outcome.text.prefix(120))") }
+                }
                 if target.checkCodes && !item.codes.contains(error.code) {
                     report.wrongCodes += 1
                     sample("code \(error.code), expected \(item.codes.sorted()): \(error.msg.prefix(140))")

@@ -47,7 +47,8 @@ enum KillRounds {
             typical["ADD"] = ProcessRunner.run(target.call("ADD", "probe", netns)).milliseconds
             typical["DEL"] = ProcessRunner.run(target.call("DEL", "probe", netns)).milliseconds
         }
-        let baseline = HostSnapshot.take(directories: directories)
+        // A leak is counted once: the round after it compares with the host as the leak left it.
+        var baseline = HostSnapshot.take(directories: directories)
         for round in 0..<rounds {
             let command = round % 2 == 0 ? "ADD" : "DEL"
             let id = "kill\(round)"
@@ -69,10 +70,12 @@ enum KillRounds {
 
             let deleted = ProcessRunner.run(target.call("DEL", id, netns))
             if !deleted.succeeded { report.failures.append("round \(round): DEL after the kill: \(deleted.termination) \(deleted.text.prefix(200))") }
-            let afterDel = HostSnapshot.take(directories: directories).differences(from: baseline)
+            let snapshot = HostSnapshot.take(directories: directories)
+            let afterDel = snapshot.differences(from: baseline)
             if !afterDel.isEmpty {
                 report.leaks += 1
                 report.failures.append("round \(round) (\(command) killed after \(delay) µs): \(afterDel.joined(separator: "; "))")
+                baseline = snapshot
             }
 
             // The network must still work: a lock the killed call held is gone with it.
@@ -86,10 +89,12 @@ enum KillRounds {
             }
             let cleaned = ProcessRunner.run(target.call("DEL", id + "b", netns))
             if !cleaned.succeeded { report.failures.append("round \(round): DEL of the next ADD: \(cleaned.text.prefix(200))") }
-            let afterAll = HostSnapshot.take(directories: directories).differences(from: baseline)
-            if !afterAll.isEmpty && afterDel.isEmpty {
+            let final = HostSnapshot.take(directories: directories)
+            let afterAll = final.differences(from: baseline)
+            if !afterAll.isEmpty {
                 report.leaks += 1
                 report.failures.append("round \(round): after the next ADD and DEL: \(afterAll.joined(separator: "; "))")
+                baseline = final
             }
         }
         return report

@@ -47,7 +47,8 @@ enum InputLimits {
                 answer = "\(outcome.termination), not a CNI error: \(outcome.text.prefix(70).debugDescription)"
             }
             answer += ", peak \(outcome.peakKilobytes / 1024) MiB"
-            if subject.kind == .berth && (outcome.hung || error?.code != item.berthCode || outcome.termination != .exited(1)) { bad += 1 }
+            if subject.kind == .berth && (outcome.hung || error?.code != item.berthCode || error?.hasVersion != true
+                                          || outcome.termination != .exited(1)) { bad += 1 }
             lines.append("\(pad(subject.name, 10)) \(pad(item.name, 26)) \(answer)")
         }
         return (lines, hangs, bad)
@@ -56,17 +57,22 @@ enum InputLimits {
 
 /// A CNI error object exactly as the spec shapes it: an object with a string `cniVersion`, an
 /// integer `code`, a string `msg` and optionally a string `details`, and nothing after it.
+/// `hasVersion` false: everything but `cniVersion` (the reference leaves it out when it fails
+/// before reading the config's version).
 struct CNIErrorShape {
     let code: Int
     let msg: String
+    let hasVersion: Bool
 
     init?(_ stdout: [UInt8]) {
         guard let json = try? JSON.parse(stdout), case .object(let object) = json,
-              case .string? = object["cniVersion"], let code = object["code"]?.intValue, let msg = object["msg"]?.stringValue,
+              let code = object["code"]?.intValue, let msg = object["msg"]?.stringValue,
               object.keys.allSatisfy({ ["cniVersion", "code", "msg", "details"].contains($0) })
         else { return nil }
         if let details = object["details"], details.stringValue == nil { return nil }
+        if let version = object["cniVersion"], version.stringValue == nil { return nil }
         self.code = code
         self.msg = msg
+        hasVersion = object["cniVersion"] != nil
     }
 }

@@ -50,6 +50,7 @@ struct Subject {
         case .reference:
             object["type"] = .string("bridge")
             object["isGateway"] = .bool(true)
+            object["isDefaultGateway"] = .bool(true)  // Berth's default; the reference's is false
             object["ipam"] = .object(["type": .string("host-local"), "dataDir": .string(dataDirectory), "ranges": ranges])
         }
         for member in extra { object[member.key] = member.value }
