@@ -5,7 +5,7 @@
 # runs inside a network sandbox. Prints a summary; the last line is
 # `RESULT reliability kills=… leaks=… conc=… fuzz_cases=… crashes=… hangs=… bad_errors=…`.
 #
-#   Scripts/reliability.sh              the whole run (≈ 15 min)
+#   Scripts/reliability.sh              the whole run (≈ 6 min on 2 vCPUs)
 #   Scripts/reliability.sh --short      Berth only, fewer rounds (what Scripts/test.sh runs)
 #   --seed N                            another deterministic run; --parts kills,fuzz,… a subset
 set -euo pipefail
