@@ -49,6 +49,14 @@ enum KillRounds {
         }
         // A leak is counted once: the round after it compares with the host as the leak left it.
         var baseline = HostSnapshot.take(directories: directories)
+        func noteLeaks(_ when: String) {
+            let snapshot = HostSnapshot.take(directories: directories)
+            let differences = snapshot.differences(from: baseline)
+            guard !differences.isEmpty else { return }
+            report.leaks += 1
+            report.failures.append("\(when): \(differences.joined(separator: "; "))")
+            baseline = snapshot
+        }
         for round in 0..<rounds {
             let command = round % 2 == 0 ? "ADD" : "DEL"
             let id = "kill\(round)"
@@ -70,13 +78,7 @@ enum KillRounds {
 
             let deleted = ProcessRunner.run(target.call("DEL", id, netns))
             if !deleted.succeeded { report.failures.append("round \(round): DEL after the kill: \(deleted.termination) \(deleted.text.prefix(200))") }
-            let snapshot = HostSnapshot.take(directories: directories)
-            let afterDel = snapshot.differences(from: baseline)
-            if !afterDel.isEmpty {
-                report.leaks += 1
-                report.failures.append("round \(round) (\(command) killed after \(delay) µs): \(afterDel.joined(separator: "; "))")
-                baseline = snapshot
-            }
+            noteLeaks("round \(round) (\(command) killed after \(delay) µs)")
 
             // The network must still work: a lock the killed call held is gone with it.
             let again = ProcessRunner.run(target.call("ADD", id + "b", netns))
@@ -89,13 +91,7 @@ enum KillRounds {
             }
             let cleaned = ProcessRunner.run(target.call("DEL", id + "b", netns))
             if !cleaned.succeeded { report.failures.append("round \(round): DEL of the next ADD: \(cleaned.text.prefix(200))") }
-            let final = HostSnapshot.take(directories: directories)
-            let afterAll = final.differences(from: baseline)
-            if !afterAll.isEmpty {
-                report.leaks += 1
-                report.failures.append("round \(round): after the next ADD and DEL: \(afterAll.joined(separator: "; "))")
-                baseline = final
-            }
+            noteLeaks("round \(round): after the next ADD and DEL")
         }
         return report
     }

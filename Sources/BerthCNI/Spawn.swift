@@ -11,6 +11,11 @@ public enum Spawn {
         case exited(Int32)
         case signaled(Int32)
 
+        /// From a wait status (waitpid, wait4).
+        public init(waitStatus status: Int32) {
+            self = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+        }
+
         public var description: String {
             switch self {
             case .exited(let status): "exited with status \(status)"
@@ -55,16 +60,7 @@ public enum Spawn {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // The child starts with no signal blocked (we block SIGPIPE while writing, below) and
-        // SIGPIPE at its default even if our host process ignores it (that survives exec).
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        setPluginSignals(&attributes)
 
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup(executable), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
@@ -107,6 +103,20 @@ public enum Spawn {
         return Output(stdout: stdout, termination: termination, stdoutOverflowed: overflowed, peakMemoryKilobytes: Int(usage.ru_maxrss))
     }
 
+    /// Spawn attributes for a plugin-like child: it starts with no signal blocked (we block
+    /// SIGPIPE while writing its stdin) and SIGPIPE at its default even if we ignore it (an
+    /// ignored signal stays ignored across exec).
+    public static func setPluginSignals(_ attributes: inout posix_spawnattr_t) {
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+    }
+
     /// Starts `arguments[0]` (looked up in PATH when it has no `/`) with the caller's stdin,
     /// stdout and stderr, and returns its process ID. A thread that has entered another network
     /// namespace starts the program there: the child is born in its parent thread's namespace.
@@ -147,7 +157,7 @@ public enum Spawn {
     public static func wait(_ pid: pid_t, usage: inout rusage) -> Termination {
         var status: Int32 = 0
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-        return status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+        return Termination(waitStatus: status)
     }
 
     private static func pipe() throws(Failure) -> (read: Int32, write: Int32) {

@@ -67,14 +67,7 @@ public enum ProcessRunner {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        Spawn.setPluginSignals(&attributes)
         let argv: [UnsafeMutablePointer<CChar>?] = ([call.executable] + call.arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = call.environment.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
@@ -143,9 +136,8 @@ public enum ProcessRunner {
         if writeFD >= 0 { close(writeFD) }
         // Stdout closed is not the end of the process: reap it, still within the cap.
         var status: Int32 = 0
-        var usage = rusage()
         while true {
-            let reaped = wait4(pid, &status, WNOHANG, &usage)
+            let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid || (reaped < 0 && errno != EINTR) { break }
             if !hung && now() >= capAt {
                 kill(pid, SIGKILL)
@@ -153,7 +145,7 @@ public enum ProcessRunner {
             }
             usleep(500)
         }
-        let termination: Spawn.Termination = status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+        let termination = Spawn.Termination(waitStatus: status)
         return RunOutcome(stdout: readers[0].data, stderr: call.captureStderr ? readers[1].data : [], termination: termination, killedOnPurpose: killedOnPurpose && termination == .signaled(SIGKILL),
                              hung: hung, milliseconds: now() - start, peakKilobytes: peakKilobytes)
     }
