@@ -152,6 +152,7 @@ let package = Package(
         .testTarget(name: "BerthAttachmentsTests", dependencies: ["BerthAttachments", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthTestSupport"]),
         .testTarget(name: "BerthModeTests", dependencies: ["BerthHost", "BerthContainer", "BerthAttachments", "BerthCNI", "BerthIP", "BerthJSON", "BerthNetlink", "BerthTestSupport"]),
         .testTarget(name: "BerthCtlTests", dependencies: ["BerthCtl", "BerthCNI", "BerthIP", "BerthJSON", "BerthTestSupport"]),
+        .testTarget(name: "BerthRuntimeTests", dependencies: ["BerthCNI", "BerthIP", "BerthJSON", "BerthTestSupport"]),
         .testTarget(name: "BerthNetlinkTests", dependencies: ["BerthNetlink", "BerthIP", "BerthJSON", "BerthTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

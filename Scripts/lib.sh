@@ -18,13 +18,20 @@ BERTH_PACKAGES=(
   containernetworking-plugins          # the reference plugins (/usr/lib/cni): interop tests, benchmarks
   iptables                             # the reference portmap plugin needs it (interop tests)
   golang-go golang-github-appc-cni-dev # libcni, the runtimes' Go library, driving the plugins in tests
+  golang-github-containerd-go-cni-dev  # containerd's CNI library (its CRI plugin attaches pods with it)
+  golang-google-grpc-dev golang-google-protobuf-dev  # a CRI client talking to containerd (tests)
+  containerd                           # containerd with its CRI plugin, run in the sandbox (tests)
   podman runc busybox-static           # podman's CNI backend running containers on Berth (tests)
 )
 
-# Builds Tests/Interop/libcni-driver (Go, against Debian's libcni sources, offline) into .build/.
-berth_build_libcni_driver() {
-  GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$PWD/.build/gocache" \
-    go build -o .build/libcni-driver ./Tests/Interop/libcni-driver/
+# Builds the Go programs under Tests/Interop (libcni-driver, gocni-driver, cri-client: the
+# runtimes' own libraries, compiled offline against Debian's Go sources) into .build/.
+berth_build_interop_drivers() {
+  local driver
+  for driver in Tests/Interop/*/; do
+    GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$PWD/.build/gocache" \
+      go build -o ".build/$(basename "$driver")" "./$driver"
+  done
 }
 
 # Installs the Debian packages given that are missing.

@@ -24,7 +24,7 @@ for file in cni/berth-bridge cni/berth-ipam cni/berth-host cni/berth-container u
   [ -s "$install_check/$file" ] || { echo "install.sh did not install $file" >&2; exit 1; }
 done
 grep -q '^\.Nm netctl' "$install_check/usr/share/man/man1/netctl.1" || { echo "netctl.1 is not a man page" >&2; exit 1; }
-berth_build_libcni_driver
+berth_build_interop_drivers
 
 echo "==> swift test in a network sandbox"
 # Kernel tests must run here, never be skipped: they fail loudly if the sandbox lacks a capability.

@@ -4,7 +4,8 @@ import BerthIP
 import BerthJSON
 
 /// A host port a container asks for (`runtimeConfig.portMappings`, the `portMappings`
-/// capability): `{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "…"}`.
+/// capability): `{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "…"}`, the
+/// names matched as Go matches them (go-cni sends `HostPort`, `HostIP`…).
 public struct PortRequest: Sendable, Hashable, CustomStringConvertible {
     /// nil: every address (an empty `hostIP`, `0.0.0.0` or `::`).
     public var hostIP: IPAddress?
@@ -34,19 +35,19 @@ public struct PortRequest: Sendable, Hashable, CustomStringConvertible {
     public init(json cursor: JSONCursor) throws(JSONShapeError) {
         _ = try cursor.object()
         func port(_ key: String) throws(JSONShapeError) -> UInt16 {
-            let field = try cursor.required(key)
+            let field = try cursor.requiredField(key)
             let value = try field.int()
             guard (1...65535).contains(value) else { throw field.invalid("\(value) is not a port number") }
             return UInt16(value)
         }
         proto = .tcp
-        if let field = cursor.member("protocol") {
+        if let field = cursor.field("protocol") {
             let name = try field.string().lowercased()
             guard let parsed = NFTProtocol(name: name) else { throw field.invalid("\(name.debugDescription) is not tcp, udp or sctp") }
             proto = parsed
         }
         hostIP = nil
-        if let field = cursor.member("hostIP"), try !field.string().isEmpty {
+        if let field = cursor.field("hostIP"), try !field.string().isEmpty {
             let address = try field.address()
             // 0.0.0.0 and :: mean any address.
             if address.value != 0 { hostIP = address }

@@ -171,6 +171,14 @@ extension JSONCursor {
         return member
     }
 
+    /// The field `key` as Go decodes it (`field(_:)`), or an error naming it when it is absent.
+    public func requiredField(_ key: String) throws(JSONShapeError) -> JSONCursor {
+        guard let member = field(key) else {
+            throw JSONShapeError(path: path.isEmpty ? key : "\(path).\(key)", problem: "is required")
+        }
+        return member
+    }
+
     /// An IP address string ("10.88.0.1", "fd00::1").
     public func address() throws(JSONShapeError) -> IPAddress {
         let text = try string()

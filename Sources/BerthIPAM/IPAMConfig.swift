@@ -69,15 +69,19 @@ public struct IPAMConfig: Sendable {
         }
     }
 
-    /// A list of range sets (`ipam.ranges`, `runtimeConfig.ipRanges`).
+    /// A list of range sets (`ipam.ranges`, `runtimeConfig.ipRanges`). A range object where a
+    /// set belongs is a set of that one range: containerd's go-cni passes the `ipRanges`
+    /// capability as a flat list (`[{"Subnet": "10.244.1.0/24", "RangeStart": "", …}]`), one
+    /// range per pod CIDR.
     private static func rangeSets(_ cursor: JSONCursor) throws(JSONShapeError) -> [(path: String, set: RangeSet)] {
         var sets: [(path: String, set: RangeSet)] = []
         for setCursor in try cursor.array() {
-            let rangeCursors = try setCursor.array()
+            let rangeCursors: [JSONCursor]
+            if case .object = setCursor.value { rangeCursors = [setCursor] } else { rangeCursors = try setCursor.array() }
             guard !rangeCursors.isEmpty else { throw setCursor.invalid("must list at least one range") }
             var ranges: [AddressRange] = []
             for rangeCursor in rangeCursors {
-                let range = try Self.range(rangeCursor, subnet: try rangeCursor.required("subnet"))
+                let range = try Self.range(rangeCursor, subnet: try rangeCursor.requiredField("subnet"))
                 if let first = ranges.first, first.family != range.family {
                     throw rangeCursor.invalid("\(range.family) range in a set of \(first.family) ranges (one family per set)")
                 }
@@ -91,13 +95,14 @@ public struct IPAMConfig: Sendable {
         return sets
     }
 
-    /// `{subnet, rangeStart?, rangeEnd?, gateway?}` (also the legacy top-level form).
+    /// `{subnet, rangeStart?, rangeEnd?, gateway?}` (also the legacy top-level form). As in
+    /// host-local (Go's decoder): names match ignoring case, and an empty address is no address.
     private static func range(_ cursor: JSONCursor, subnet subnetCursor: JSONCursor) throws(JSONShapeError) -> AddressRange {
         _ = try cursor.object()
         let subnet = try subnetCursor.prefix()
         var addresses: [String: IPAddress] = [:]
         for field in ["rangeStart", "rangeEnd", "gateway"] {
-            guard let member = cursor.member(field) else { continue }
+            guard let member = cursor.field(field), member.value != .string("") else { continue }
             let address = try member.address()
             guard address.family == subnet.family else {
                 throw member.invalid("\(address) is not an \(subnet.family) address like subnet \(subnet)")
@@ -114,7 +119,7 @@ public struct IPAMConfig: Sendable {
             case .tooSmall:
                 throw subnetCursor.invalid("\(subnet) is too small to allocate from (a /\(subnet.length) has no host addresses besides the gateway)")
             case .outside(let field, let address):
-                throw cursor.member(field)!.invalid("\(address) is not in subnet \(subnet)")
+                throw cursor.field(field)!.invalid("\(address) is not in subnet \(subnet)")
             case .startAfterEnd:
                 throw cursor.invalid("rangeStart \(addresses["rangeStart"].map(\.description) ?? "") is after rangeEnd \(addresses["rangeEnd"].map(\.description) ?? "")")
             }

@@ -36,6 +36,19 @@ public struct JSONCursor: Sendable {
         return JSONCursor(member, path: path.isEmpty ? key : "\(path).\(key)")
     }
 
+    /// The member Go's encoding/json decodes into a struct field named `key`: the last member
+    /// whose name equals `key` ignoring (ASCII) case, `null` counting as absent. Runtimes written
+    /// in Go pass capability arguments with their own field names — containerd's go-cni sends
+    /// `{"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}` — and the
+    /// reference plugins, decoding with Go, accept them.
+    public func field(_ key: String) -> JSONCursor? {
+        guard case .object(let object) = value else { return nil }
+        let folded = key.lowercased()
+        guard let member = object.members.last(where: { $0.key.lowercased() == folded }) else { return nil }
+        if case .null = member.value { return nil }
+        return JSONCursor(member.value, path: path.isEmpty ? member.key : "\(path).\(member.key)")
+    }
+
     public func object() throws(JSONShapeError) -> JSONObject {
         guard case .object(let object) = value else { throw mismatch("an object") }
         return object

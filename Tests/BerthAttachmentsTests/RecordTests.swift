@@ -115,6 +115,17 @@ import Testing
         #expect(try PortRequest.requested(in: JSONCursor(JSON.parse("{}"))).isEmpty)
     }
 
+    /// containerd's go-cni marshals its PortMapping struct as is: Go field names, empty HostIP.
+    @Test func readsGoCNIsFieldNames() throws {
+        let config = try JSON.parse(#"{"runtimeConfig": {"portMappings": [{"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}, {"HOSTPORT": 53, "containerport": 53, "Protocol": "udp", "HostIP": "127.0.0.1"}]}}"#)
+        #expect(try PortRequest.requested(in: JSONCursor(config)) == [
+            PortRequest(proto: .tcp, hostPort: 8080, containerPort: 80),
+            PortRequest(hostIP: IPAddress("127.0.0.1")!, proto: .udp, hostPort: 53, containerPort: 53)])
+        let bad = try JSON.parse(#"{"runtimeConfig": {"portMappings": [{"HostPort": 0, "ContainerPort": 80}]}}"#)
+        let thrown = #expect(throws: JSONShapeError.self) { try PortRequest.requested(in: JSONCursor(bad)) }
+        #expect(thrown?.description == "runtimeConfig.portMappings[0].HostPort: 0 is not a port number")
+    }
+
     @Test(arguments: [
         (#"{"hostPort": 0, "containerPort": 80}"#, "runtimeConfig.portMappings[0].hostPort: 0 is not a port number"),
         (#"{"hostPort": 80, "containerPort": 65536}"#, "runtimeConfig.portMappings[0].containerPort: 65536 is not a port number"),

@@ -26,6 +26,17 @@ import Testing
         #expect(legacy.start == IPAddress("10.1.0.10") && legacy.end == IPAddress("10.1.0.20") && legacy.gateway == IPAddress("10.1.0.254"))
     }
 
+    /// containerd's go-cni passes `ipRanges` flat, with Go field names and empty strings for
+    /// what is unset: each range becomes a set of its own, as a pod's CIDRs are.
+    @Test func goCNIsFlatIPRangesAreOneSetPerRange() throws {
+        let config = try ipamConfig(#"{"type":"berth-ipam"}"#, extra: #""runtimeConfig":{"ipRanges":[{"Subnet":"10.244.1.0/24","RangeStart":"","RangeEnd":"","Gateway":""},{"Subnet":"fd00:244:1::/64","RangeStart":"fd00:244:1::10","RangeEnd":"","Gateway":""}]}"#)
+        #expect(config.rangeSets.map { $0.ranges.map(\.subnet.description) } == [["10.244.1.0/24"], ["fd00:244:1::/64"]])
+        #expect(config.rangeSets[0].ranges[0].gateway == IPAddress("10.244.1.1"))
+        #expect(config.rangeSets[1].ranges[0].start == IPAddress("fd00:244:1::10"))
+        let error = configError(#"{"type":"berth-ipam"}"#, extra: #""runtimeConfig":{"ipRanges":[{"Subnet":"10.244.1.0/24","Gateway":"10.9.0.1"}]}"#)
+        #expect("\(error.map { $0.msg + " " + $0.details } ?? "")".contains("runtimeConfig.ipRanges[0].Gateway: 10.9.0.1 is not in subnet 10.244.1.0/24"), "\(String(describing: error))")
+    }
+
     @Test func routesDataDirAndResolvConfAreRead() throws {
         let config = try ipamConfig(#"{"type":"berth-ipam","subnet":"10.1.0.0/24","dataDir":"/tmp/leases","resolvConf":"/etc/resolv.conf","routes":[{"dst":"0.0.0.0/0"},{"dst":"192.168.0.0/16","gw":"10.1.0.5"}]}"#)
         #expect(config.routes == [.init(destination: IPPrefix("0.0.0.0/0")!),

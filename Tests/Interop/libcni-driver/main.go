@@ -5,7 +5,8 @@
 //	libcni-driver add|check|del <conflist> <containerID> <netns> <ifname>
 //
 // CNI_PATH lists the plugin directories; BERTH_CAPABILITY_ARGS optionally holds the capability
-// arguments as JSON ({"portMappings": [...]}); BERTH_CACHE_DIR is libcni's result cache. ADD
+// arguments as JSON ({"portMappings": [...]}); BERTH_CNI_ARGS optionally holds CNI_ARGS
+// ("BERTH_JOIN=web;IgnoreUnknown=1"); BERTH_CACHE_DIR is libcni's result cache. ADD
 // prints the result; errors go to stderr with exit status 1.
 package main
 
@@ -32,6 +33,12 @@ func main() {
 	if args := os.Getenv("BERTH_CAPABILITY_ARGS"); args != "" {
 		if err := json.Unmarshal([]byte(args), &runtime.CapabilityArgs); err != nil {
 			fail(err)
+		}
+	}
+	if args := os.Getenv("BERTH_CNI_ARGS"); args != "" {
+		for _, pair := range strings.Split(args, ";") {
+			key, value, _ := strings.Cut(pair, "=")
+			runtime.Args = append(runtime.Args, [2]string{key, value})
 		}
 	}
 	cni := libcni.NewCNIConfigWithCacheDir(strings.Split(os.Getenv("CNI_PATH"), ":"), os.Getenv("BERTH_CACHE_DIR"), nil)
