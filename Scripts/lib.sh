@@ -62,12 +62,12 @@ berth_require_root() {
 # Runs "$@" in a fresh network and mount namespace with lo up, so that nothing it does (links,
 # addresses, routes, sysctls, nftables, named namespaces) reaches this machine's own network.
 # The runtime state directories container tools write to (named namespaces, libcni's result
-# cache, podman's state and caches) are private tmpfs mounts there too. Everything in the sandbox
+# cache, podman's state and caches, containerd's shim sockets and runc state) are private tmpfs mounts there too. Everything in the sandbox
 # disappears with its last process.
 berth_sandbox() {
   unshare --net --mount --propagation private -- bash -euc '
     ip link set lo up
-    for directory in /run/netns /var/lib/cni /var/lib/containers /run/containers /run/libpod; do
+    for directory in /run/netns /var/lib/cni /var/lib/containers /run/containers /run/libpod /run/containerd; do
       mkdir -p "$directory"
       mount -t tmpfs -o mode=0755 berth-sandbox "$directory"
     done

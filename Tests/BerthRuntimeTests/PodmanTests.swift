@@ -28,15 +28,7 @@ struct PodmanTests {
             directory = "/tmp/" + uniqueName("berth-pm-")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
             let plugins = directory + "/plugins"
-            try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
-            for plugin in ["berth-bridge", "berth-ipam", "berth-host", "berth-container"] {
-                try """
-                    #!/bin/sh
-                    echo "$CNI_COMMAND \(plugin) $CNI_CONTAINERID $CNI_NETNS" >> \(directory)/cni.log
-                    exec \(productsDirectory)/\(plugin)
-                    """.write(toFile: "\(plugins)/\(plugin)", atomically: true, encoding: .utf8)
-                chmod("\(plugins)/\(plugin)", 0o755)
-            }
+            try writeLoggingPlugins(into: plugins, log: directory + "/cni.log")
             let networks = directory + "/networks"
             try FileManager.default.createDirectory(atPath: networks, withIntermediateDirectories: true)
             try conflist("berth", lab.bridgePlugin(extra: [
@@ -65,14 +57,7 @@ struct PodmanTests {
                 """.write(toFile: directory + "/containers.conf", atomically: true, encoding: .utf8)
 
             // An image from busybox-static, imported offline.
-            let rootfs = directory + "/rootfs"
-            try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
-            for applet in ["sh", "ip", "httpd", "sleep", "cat", "nc", "printf"] {
-                try FileManager.default.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
-            }
-            try "Hello from a podman container on Berth\n".write(toFile: rootfs + "/index.html", atomically: true, encoding: .utf8)
-            try BerthTestSupport.run("tar", "-C", rootfs, "-cf", directory + "/rootfs.tar", ".")
+            try writeBusyboxRootfs(tarball: directory + "/rootfs.tar", page: "Hello from a podman container on Berth\n")
             try run("import", directory + "/rootfs.tar", "berth-test:latest")
         }
 
@@ -109,19 +94,7 @@ struct PodmanTests {
         @discardableResult
         func detached(_ arguments: [String]) throws -> String {
             let log = directory + "/detached.log"
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            posix_spawn_file_actions_addopen(&actions, 2, log + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            let argv = (["/usr/bin/nsenter"] + command + arguments).map { strdup($0) } + [nil]
-            let envp = environment.map { strdup($0) } + [nil]
-            defer { (argv + envp).forEach { free($0) } }
-            var pid: pid_t = 0
-            guard posix_spawn(&pid, "/usr/bin/nsenter", &actions, nil, argv, envp) == 0 else {
-                throw CommandFailure(command: "podman \(arguments.joined(separator: " "))", status: -1)
-            }
+            let pid = try spawnInBackground(["/usr/bin/nsenter"] + command + arguments, environment: environment, log: log)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
             guard status == 0 else {
@@ -136,18 +109,10 @@ struct PodmanTests {
         func start(_ arguments: String...) throws -> String { try detached(["run", "-d"] + arguments) }
 
         /// The CNI calls podman made since the last look: "ADD berth-bridge <id> <netns>" lines.
-        /// podman also runs VERSION on the plugins of every network each time it loads them
-        /// (to validate the configs): left out unless asked for.
         func cniCalls(includingVersion: Bool = false) -> [String] {
-            let log = directory + "/cni.log"
-            defer { try? FileManager.default.removeItem(atPath: log) }
-            return ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-                .filter { includingVersion || !$0.hasPrefix("VERSION ") }
+            loggedCNICalls(directory + "/cni.log", includingVersion: includingVersion)
         }
     }
-
-    /// The calls' command and plugin only.
-    func verbs(_ calls: [String]) -> [String] { calls.map { $0.split(separator: " ").prefix(2).joined(separator: " ") } }
 
     @Test func bridgeNetworkWithAPublishedPort() throws {
         let lab = try PluginLab(scope)

@@ -104,3 +104,62 @@ func mapping(_ hostPort: Int, _ containerPort: Int, proto: String = "tcp") -> JS
 func parseResult(_ text: String, version: String) throws -> CNIResult {
     try CNIResult(json: JSONCursor(JSON.parse(text)), version: try #require(CNIVersion(rawValue: version)))
 }
+
+/// Wrapper scripts in `directory`, one per Berth plugin, that append "<CNI_COMMAND> <plugin>
+/// <container ID> <netns>" to `log` and run the plugin: what a runtime calls CNI for, seen from
+/// the plugins' side.
+func writeLoggingPlugins(into directory: String, log: String) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for plugin in ["berth-bridge", "berth-ipam", "berth-host", "berth-container"] {
+        try """
+            #!/bin/sh
+            echo "$CNI_COMMAND \(plugin) $CNI_CONTAINERID $CNI_NETNS" >> \(log)
+            exec \(productsDirectory)/\(plugin)
+            """.write(toFile: "\(directory)/\(plugin)", atomically: true, encoding: .utf8)
+        chmod("\(directory)/\(plugin)", 0o755)
+    }
+}
+
+/// The calls written to `log` since the last look (which empties it). Runtimes also run VERSION
+/// on the plugins when they load configurations: left out unless asked for.
+func loggedCNICalls(_ log: String, includingVersion: Bool = false) -> [String] {
+    defer { try? FileManager.default.removeItem(atPath: log) }
+    return ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        .filter { includingVersion || !$0.hasPrefix("VERSION ") }
+}
+
+/// The calls' command and plugin only ("ADD berth-bridge").
+func verbs(_ calls: [String]) -> [String] { calls.map { $0.split(separator: " ").prefix(2).joined(separator: " ") } }
+
+/// A container image's root filesystem from busybox-static (/bin/busybox and the applets the
+/// tests use), serving `page` as /index.html, packed as a tar at `tarball`.
+func writeBusyboxRootfs(tarball: String, page: String) throws {
+    let rootfs = tarball + ".d"
+    defer { try? FileManager.default.removeItem(atPath: rootfs) }
+    try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
+    for applet in ["sh", "ip", "httpd", "sleep", "cat", "nc", "printf"] {
+        try FileManager.default.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
+    }
+    try page.write(toFile: rootfs + "/index.html", atomically: true, encoding: .utf8)
+    try BerthTestSupport.run("tar", "-C", rootfs, "-cf", tarball, ".")
+}
+
+/// Starts `argv` without waiting for it, stdin from /dev/null, stdout and stderr to `log` and
+/// `log`.err (posix_spawn: Foundation's Process misses the exit of a child whose pipes it does
+/// not read); its process ID.
+func spawnInBackground(_ argv: [String], environment: [String], log: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, log + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let arguments = argv.map { strdup($0) } + [nil]
+    let variables = environment.map { strdup($0) } + [nil]
+    defer { (arguments + variables).forEach { free($0) } }
+    var pid: pid_t = 0
+    let error = posix_spawn(&pid, argv[0], &actions, nil, arguments, variables)
+    guard error == 0 else { throw CommandFailure(command: argv.joined(separator: " "), status: error, stderr: String(cString: strerror(error))) }
+    return pid
+}
