@@ -86,6 +86,26 @@ struct InteropTests {
         #expect(try lab.hostVeths().isEmpty)
     }
 
+    /// The reference firewall plugin (iptables backend) after berth-bridge: it admits the
+    /// container's address in its CNI-FORWARD chain, the container still reaches the outside,
+    /// CHECK passes, and DEL takes its rules and Berth's objects away.
+    @Test func berthBridgeChainedWithReferenceFirewall() throws {
+        let lab = try Lab(scope)
+        let container = try lab.container()
+        let chain = try chain(lab, plugins: [try berthBridge(lab), .object(["type": .string("firewall"), "backend": .string("iptables")])])
+
+        let result = try #require(try chain.run("ADD", "guarded", container, prevResult: nil))
+        #expect(result.ips.first?.address == IPPrefix("10.88.0.2/16"))
+        #expect(try lab.host.exec("iptables", "-S", "CNI-FORWARD").contains("10.88.0.2"))
+        #expect(lab.pings(from: container, Lab.outsideAddress))
+        #expect(try chain.run("CHECK", "guarded", container, prevResult: result) != nil)
+
+        _ = try chain.run("DEL", "guarded", container, prevResult: result)
+        #expect(try !lab.host.exec("iptables", "-S", "CNI-FORWARD").contains("10.88.0.2"))
+        #expect(lab.records().isEmpty && lab.leases().isEmpty)
+        #expect(try lab.hostVeths().isEmpty)
+    }
+
     @Test func referenceBridgeWithBerthIPAM() throws {
         let lab = try Lab(scope)
         let container = try lab.container()
