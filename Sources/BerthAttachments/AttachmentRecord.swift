@@ -77,9 +77,12 @@ public struct BridgeAttachment: Sendable, Equatable {
     public var ports: [PortMapping]
     public var masquerade: Bool
     public var icc: Bool
+    /// The network's `noMasquerade` destinations.
+    public var unmasqueraded: [IPPrefix]
 
     public init(bridge: String, hostInterface: String, ips: [CNIResult.IPConfig], defaultGateways: [IPAddress],
-                ports: [PortMapping], masquerade: Bool, icc: Bool) {
+                ports: [PortMapping], masquerade: Bool, icc: Bool, unmasqueraded: [IPPrefix] = []) {
+        self.unmasqueraded = unmasqueraded
         self.bridge = bridge
         self.hostInterface = hostInterface
         self.ips = ips
@@ -145,6 +148,7 @@ extension AttachmentRecord {
             })
             object["masquerade"] = .bool(details.masquerade)
             object["icc"] = .bool(details.icc)
+            if !details.unmasqueraded.isEmpty { object["noMasquerade"] = .array(details.unmasqueraded.map { .string($0.description) }) }
         case .host(let details):
             object["ports"] = .array(details.ports.map(\.json))
         case .container(let target):
@@ -201,6 +205,7 @@ extension AttachmentRecord {
                                 hostInterface: try cursor.required("hostInterface").string(),
                                 ips: ips, defaultGateways: defaultGateways, ports: ports,
                                 masquerade: try cursor.member("masquerade")?.bool() ?? true,
-                                icc: try cursor.member("icc")?.bool() ?? true)
+                                icc: try cursor.member("icc")?.bool() ?? true,
+                                unmasqueraded: try (cursor.member("noMasquerade")?.array() ?? []).map { entry throws(JSONShapeError) in try entry.prefix() })
     }
 }

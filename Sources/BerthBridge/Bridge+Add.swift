@@ -59,7 +59,7 @@ public enum Bridge {
                                            ips: ipam.ips.map { CNIResult.IPConfig(address: $0.address, gateway: $0.gateway) },
                                            defaultGateways: defaultGateways(ipam, config),
                                            ports: config.portMappings(for: ipam.ips.map(\.address.address)),
-                                           masquerade: config.ipMasq, icc: config.icc)
+                                           masquerade: config.ipMasq, icc: config.icc, unmasqueraded: config.noMasquerade)
             let record = AttachmentRecord(containerID: environment.containerID, ifname: environment.ifname, network: config.network,
                                           netns: environment.netns, namespace: namespace, mode: .bridge(details))
             try records.save(record)

@@ -87,7 +87,8 @@ extension Bridge {
         if let record { try records.remove(record.record.attachment) }
         guard try records.count() == 0 else { return }
         let network = record?.details.firewallNetwork
-            ?? FirewallNetwork(bridge: config.bridge, subnets: [], masquerade: config.ipMasq, interContainerCommunication: config.icc)
+            ?? FirewallNetwork(bridge: config.bridge, subnets: [], masquerade: config.ipMasq, interContainerCommunication: config.icc,
+                               unmasqueraded: config.noMasquerade)
         let others = try firewall.elements(of: FirewallLayout.forwardInbound)
             .filter { $0.key != [.interfaceName(network.bridge)] }
         if try !firewall.chainNames().isEmpty {
@@ -107,6 +108,6 @@ extension BridgeAttachment {
     /// The network as the firewall knows it, rebuilt from the record.
     var firewallNetwork: FirewallNetwork {
         FirewallNetwork(bridge: bridge, subnets: ips.map(\.address.network), masquerade: masquerade,
-                        interContainerCommunication: icc)
+                        interContainerCommunication: icc, unmasqueraded: unmasqueraded)
     }
 }

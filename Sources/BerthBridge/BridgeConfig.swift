@@ -13,6 +13,9 @@ public struct BridgeConfig: Sendable {
     public var isGateway = true
     public var isDefaultGateway = true
     public var ipMasq = true
+    /// Destinations the network's traffic reaches with its own addresses even with `ipMasq`
+    /// (a cluster's pod and service ranges): `noMasquerade`.
+    public var noMasquerade: [IPPrefix] = []
     /// nil: the MTU of the host's default-route interface.
     public var mtu: UInt32?
     /// nil: on when the container publishes ports.
@@ -61,6 +64,11 @@ public struct BridgeConfig: Sendable {
             isGateway = try root.member("isGateway")?.bool() ?? isGateway
             isDefaultGateway = try root.member("isDefaultGateway")?.bool() ?? isDefaultGateway
             ipMasq = try root.member("ipMasq")?.bool() ?? ipMasq
+            for entry in try root.member("noMasquerade")?.array() ?? [] {
+                let prefix = try entry.prefix()
+                guard prefix.isNetwork else { throw entry.invalid("\(prefix) has host bits set (the network is \(prefix.network))") }
+                noMasquerade.append(prefix)
+            }
             if let field = root.member("mtu") {
                 let value = try field.int()
                 guard (68...65535).contains(value) else { throw field.invalid("\(value) is not an MTU between 68 and 65535") }

@@ -3,6 +3,8 @@
 // removals with DESTROY messages, or where the kernel predates them, by creating the object
 // first so that deleting it cannot fail.
 
+import BerthIP
+
 extension FirewallBatch {
     /// The table, every map and the static chains with their rules. Repairs whatever
     /// `nft flush ruleset` or a hand edit removed; harmless when all is in place.
@@ -14,6 +16,10 @@ extension FirewallBatch {
 
     /// A network's chains and verdict-map elements (after `ensureTable`).
     public mutating func ensure(_ network: FirewallNetwork) {
+        for set in network.addressSets {
+            addSet(set)
+            replaceElements(of: set)
+        }
         for (chain, rules) in FirewallLayout.chains(of: network) { replaceChain(chain, rules: rules) }
         for (map, element) in FirewallLayout.elements(of: network) { addElements([element], to: map, exclusive: false) }
     }
@@ -54,6 +60,11 @@ extension FirewallBatch {
             flushChain(chain.name, destroy: destroy)
             deleteChain(chain.name, destroy: destroy)
         }
+        // Its address sets, whichever the configuration has now (the rules using them are gone).
+        for family in [IPFamily.v4, .v6] {
+            if !destroy { addSet(NFTAddressSet(network.setName(family), family: family)) }
+            deleteSet(network.setName(family), destroy: destroy)
+        }
     }
 
     /// Removes the whole table: no Berth object is left.
@@ -73,6 +84,11 @@ extension FirewallBatch {
             return
         }
         for map in FirewallLayout.maps where !state.maps.contains(map.name) { addMap(map) }
+        // Address sets before the rules that look them up.
+        for set in networks.flatMap(\.addressSets) where state.addressSets[set.name] != set.ranges {
+            if !state.maps.contains(set.name) { addSet(set) }
+            replaceElements(of: set)
+        }
         let chains = FirewallLayout.staticChains + networks.flatMap { FirewallLayout.chains(of: $0) }
         for (chain, rules) in chains {
             if !state.chains.contains(chain.name) {
@@ -84,6 +100,9 @@ extension FirewallBatch {
         }
         for network in networks {
             for (map, element) in FirewallLayout.elements(of: network) { addElements([element], to: map, exclusive: false) }
+            // A set the configuration no longer has, after the rules that used it were replaced.
+            let wanted = Set(network.addressSets.map(\.name))
+            for name in network.setNames where state.maps.contains(name) && !wanted.contains(name) { deleteSet(name, destroy: false) }
         }
     }
 

@@ -171,6 +171,77 @@ public struct FirewallBatch: Sendable {
         }
     }
 
+    /// Creates the address set (empty), or leaves one of that name as it is.
+    public mutating func addSet(_ set: NFTAddressSet) {
+        let id = UInt32(setIDs.count + 1)
+        setIDs[set.name] = id
+        let object = nftnl_set_alloc()!
+        defer { nftnl_set_free(object) }
+        nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
+        nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+        nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), set.name)
+        nftnl_set_set_u32(object, UInt16(NFTNL_SET_FLAGS.rawValue), NFT_SET_INTERVAL.rawValue)
+        nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_TYPE.rawValue), set.keyType.id)
+        nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_LEN.rawValue), UInt32(set.keyType.size))
+        nftnl_set_set_u32(object, UInt16(NFTNL_SET_ID.rawValue), id)
+        append("create set \(set.name)", type: NFT_MSG_NEWSET.rawValue, flags: NLM_F_CREATE) {
+            nftnl_set_nlmsg_build_payload($0, object)
+        }
+    }
+
+    /// Replaces the address set's elements with its ranges (the set must exist by then).
+    /// Each range is an interval-start element and, unless it ends at the family's last
+    /// address, an interval-end element at the address after it; like nft, an interval-end at
+    /// the first address when no range starts there (the gap below the first range).
+    public mutating func replaceElements(of set: NFTAddressSet) {
+        let table = self.table
+        let id = setIDs[set.name]
+        func container() -> OpaquePointer {
+            let object = nftnl_set_alloc()!
+            nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
+            nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+            nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), set.name)
+            if let id { nftnl_set_set_u32(object, UInt16(NFTNL_SET_ID.rawValue), id) }
+            return object
+        }
+        // A DELSETELEM without elements flushes the set.
+        let flush = container()
+        defer { nftnl_set_free(flush) }
+        append("flush set \(set.name)", type: NFT_MSG_DELSETELEM.rawValue, flags: 0) {
+            nftnl_set_elems_nlmsg_build_payload($0, flush)
+        }
+        guard !set.ranges.isEmpty else { return }
+        let elements = container()
+        defer { nftnl_set_free(elements) }
+        func add(_ address: IPAddress, end: Bool) {
+            let object = nftnl_set_elem_alloc()!
+            let key = address.bytes
+            _ = key.withUnsafeBytes { nftnl_set_elem_set(object, UInt16(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+            if end { nftnl_set_elem_set_u32(object, UInt16(NFTNL_SET_ELEM_FLAGS), NFT_SET_ELEM_INTERVAL_END.rawValue) }
+            nftnl_set_elem_add(elements, object)
+        }
+        if set.ranges[0].first.value != 0 { add(IPAddress(family: set.family, value: 0)!, end: true) }
+        for range in set.ranges {
+            add(range.first, end: false)
+            if range.last.next.value != 0 { add(range.last.next, end: true) }
+        }
+        append("add \(set.ranges.map(\.text).joined(separator: ", ")) to \(set.name)", type: NFT_MSG_NEWSETELEM.rawValue,
+               flags: NLM_F_CREATE, payloadHint: set.ranges.count * 128) {
+            nftnl_set_elems_nlmsg_build_payload($0, elements)
+        }
+    }
+
+    /// Deletes a set no rule refers to any more; `destroy` also succeeds when it is gone.
+    public mutating func deleteSet(_ name: String, destroy: Bool) {
+        let object = nftnl_set_alloc()!
+        defer { nftnl_set_free(object) }
+        nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
+        nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+        nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), name)
+        let type = destroy ? UInt32(NFTDestroyMessage.set.rawValue) : NFT_MSG_DELSET.rawValue
+        append("delete set \(name)", type: type, flags: 0) { nftnl_set_nlmsg_build_payload($0, object) }
+    }
+
     /// Adds elements in one message. `exclusive`: a key that exists is an error (EEXIST) rather
     /// than left as it is.
     public mutating func addElements(_ elements: [NFTElement], to map: NFTMap, exclusive: Bool) {
@@ -334,6 +405,12 @@ extension NFTExpression {
             nftnl_expr_set_u32(object, UInt16(NFTNL_EXPR_LOOKUP_DREG), dataRegister ?? 0)
             nftnl_expr_set_str(object, UInt16(NFTNL_EXPR_LOOKUP_SET), map)
             if let id = setIDs[map] { nftnl_expr_set_u32(object, UInt16(NFTNL_EXPR_LOOKUP_SET_ID), id) }
+            return object
+        case .setLookup(let register, let set):
+            let object = make("lookup")
+            nftnl_expr_set_u32(object, UInt16(NFTNL_EXPR_LOOKUP_SREG), register)
+            nftnl_expr_set_str(object, UInt16(NFTNL_EXPR_LOOKUP_SET), set)
+            if let id = setIDs[set] { nftnl_expr_set_u32(object, UInt16(NFTNL_EXPR_LOOKUP_SET_ID), id) }
             return object
         case .immediate(let verdict, let chain):
             let object = make("immediate")

@@ -14,9 +14,11 @@ public enum NFTExpression: Sendable, Hashable {
     case bitwise(register: UInt32, length: UInt32, mask: [UInt8], xor: [UInt8])
     case conntrack(ConntrackKey, register: UInt32)
     case fib(flags: UInt32, register: UInt32)
-    /// A set lookup; `dataRegister` nil for a verdict map (data to the verdict register).
+    /// A map lookup; `dataRegister` nil for a verdict map (data to the verdict register).
     case lookup(register: UInt32, map: String, dataRegister: UInt32?)
-    /// `verdict`: NF_DROP 0, NF_ACCEPT 1, NFT_JUMP -3 (with `chain`).
+    /// A set lookup: membership only, the rule ends here when the key is not in the set.
+    case setLookup(register: UInt32, set: String)
+    /// `verdict`: NF_DROP 0, NF_ACCEPT 1, NFT_JUMP -3 (with `chain`), NFT_RETURN -5.
     case immediate(verdict: Int32, chain: String?)
     case dnat(IPFamily, addressRegister: UInt32, portRegister: UInt32)
     case masquerade
@@ -54,6 +56,7 @@ extension NFTStatement {
     var requiredFamily: IPFamily? {
         switch self {
         case .sourceAddress(let prefix): prefix.family
+        case .destinationInSet(let family, _): family
         case .dnatMap(let family, true, _): family
         default: nil
         }
@@ -107,8 +110,13 @@ extension NFTStatement {
             switch verdict {
             case .accept: return [.immediate(verdict: 1, chain: nil)]
             case .drop: return [.immediate(verdict: 0, chain: nil)]
+            case .return: return [.immediate(verdict: -5, chain: nil)]
             case .jump(let chain): return [.immediate(verdict: -3, chain: chain)]
             }
+
+        case .destinationInSet(let family, let set):
+            return [.payload(.network, offset: family == .v4 ? 16 : 24, length: family == .v4 ? 4 : 16, register: reg1),
+                    .setLookup(register: reg1, set: set)]
 
         case .verdictMap(let direction, let map):
             return [.meta(direction == .input ? .inputName : .outputName, register: reg1),

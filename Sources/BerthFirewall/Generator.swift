@@ -10,13 +10,31 @@ public struct FirewallNetwork: Sendable, Hashable {
     /// Inter-container communication on the bridge (false: dropped, for hosts with br_netfilter;
     /// the bridge-port isolated flag enforces it at L2).
     public let interContainerCommunication: Bool
+    /// Destinations never masqueraded (a cluster's pod and service ranges): one set lookup per
+    /// family before the masquerade rules.
+    public let unmasqueraded: [IPPrefix]
 
-    public init(bridge: String, subnets: [IPPrefix], masquerade: Bool = true, interContainerCommunication: Bool = true) {
+    public init(bridge: String, subnets: [IPPrefix], masquerade: Bool = true, interContainerCommunication: Bool = true,
+                unmasqueraded: [IPPrefix] = []) {
         self.bridge = bridge
         self.subnets = subnets.map(\.network)
         self.masquerade = masquerade
         self.interContainerCommunication = interContainerCommunication
+        self.unmasqueraded = unmasqueraded.map(\.network)
     }
+
+    /// The sets of `unmasqueraded`, one per family it has (none when nothing is masqueraded).
+    public var addressSets: [NFTAddressSet] {
+        guard masquerade else { return [] }
+        return [IPFamily.v4, .v6].compactMap { family in
+            unmasqueraded.contains { $0.family == family } ? NFTAddressSet(setName(family), family: family, prefixes: unmasqueraded) : nil
+        }
+    }
+
+    /// `nomasq4_<bridge>`, `nomasq6_<bridge>`
+    public func setName(_ family: IPFamily) -> String { "nomasq\(family.versionString)_\(bridge)" }
+    /// Both families' set names, whether the network has them or not.
+    public var setNames: [String] { [setName(.v4), setName(.v6)] }
 
     public var inboundChain: String { "in_\(bridge)" }
     public var outboundChain: String { "out_\(bridge)" }
@@ -108,8 +126,11 @@ public enum FirewallLayout {
             ]),
             // Traffic out of the bridge to anywhere else.
             (NFTChain(network.outboundChain), [NFTRule(.verdict(.accept))]),
-            // Leaving the host: masquerade the network's addresses.
-            (NFTChain(network.leavingChain), network.subnets.map {
+            // Leaving the host: masquerade the network's addresses, except towards the
+            // destinations never masqueraded.
+            (NFTChain(network.leavingChain), network.addressSets.map {
+                NFTRule(.destinationInSet($0.family, set: $0.name), .verdict(.return))
+            } + network.subnets.map {
                 NFTRule(.interfaceName(.output, .notEqual, bridge), .sourceAddress($0), .masquerade)
             }),
             // Arriving on the bridge after DNAT: from a container (hairpin) or from the host itself
@@ -157,6 +178,7 @@ public enum FirewallLayout {
     public static func ruleset(networks: [FirewallNetwork], ports: [(mapping: PortMapping, owner: String?)] = []) -> NFTRuleset {
         var ruleset = NFTRuleset(maps: maps, chains: staticChains)
         for network in networks {
+            ruleset.sets += network.addressSets
             ruleset.chains += chains(of: network)
             for (map, element) in elements(of: network) { ruleset.elements[map.name, default: []].append(element) }
         }

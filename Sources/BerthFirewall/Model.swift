@@ -151,6 +151,64 @@ public struct NFTMap: Sendable, Hashable {
     }
 }
 
+/// A named interval set of one family's addresses (`type ipv4_addr; flags interval`) with its
+/// contents: what a network's `noMasquerade` destinations become.
+public struct NFTAddressSet: Sendable, Hashable {
+    public let name: String
+    public let family: IPFamily
+    /// Sorted, neither overlapping nor adjacent (the kernel's interval tree refuses overlaps).
+    public let ranges: [NFTAddressRange]
+
+    /// The set of `prefixes` (all of `family`), merged into ranges.
+    public init(_ name: String, family: IPFamily, prefixes: [IPPrefix] = []) {
+        self.init(name, family: family, ranges: NFTAddressRange.merging(prefixes.filter { $0.family == family }))
+    }
+
+    public init(_ name: String, family: IPFamily, ranges: [NFTAddressRange]) {
+        self.name = name
+        self.family = family
+        self.ranges = ranges
+    }
+
+    var keyType: NFTDataType { family == .v4 ? .ipv4Address : .ipv6Address }
+}
+
+/// The addresses from `first` to `last`, both included.
+public struct NFTAddressRange: Sendable, Hashable {
+    public let first: IPAddress
+    public let last: IPAddress
+
+    public init(first: IPAddress, last: IPAddress) {
+        self.first = first
+        self.last = last
+    }
+
+    /// The prefixes as sorted ranges, overlapping and adjacent ones merged.
+    public static func merging(_ prefixes: [IPPrefix]) -> [NFTAddressRange] {
+        var ranges: [NFTAddressRange] = []
+        for prefix in prefixes.sorted(by: { $0.network.address < $1.network.address }) {
+            let range = NFTAddressRange(first: prefix.network.address, last: prefix.lastAddress)
+            if let previous = ranges.last, previous.last.value == .max || range.first.value <= previous.last.value + 1 {
+                ranges[ranges.count - 1] = NFTAddressRange(first: previous.first, last: max(previous.last, range.last))
+            } else {
+                ranges.append(range)
+            }
+        }
+        return ranges
+    }
+
+    /// The range as one prefix, when it is exactly one.
+    public var prefix: IPPrefix? {
+        let count = last.value - first.value  // addresses - 1
+        guard count < UInt128.max, (count + 1) & count == 0 else {
+            return count == .max ? IPPrefix(address: first, length: 0) : nil
+        }
+        let length = first.family.bitWidth - (count + 1).trailingZeroBitCount
+        guard let prefix = IPPrefix(address: first, length: length), prefix.isNetwork else { return nil }
+        return prefix
+    }
+}
+
 /// Transport protocols of published ports.
 public enum NFTProtocol: UInt8, Sendable, Hashable, CustomStringConvertible {
     case tcp = 6
@@ -224,7 +282,7 @@ public enum NFTStatement: Sendable, Hashable {
         }
     }
     public enum Verdict: Sendable, Hashable {
-        case accept, drop
+        case accept, drop, `return`
         case jump(String)
     }
 
@@ -240,6 +298,8 @@ public enum NFTStatement: Sendable, Hashable {
     case fibAddressIsLocal(destination: Bool)
     /// `accept`, `drop`, `jump CHAIN`
     case verdict(Verdict)
+    /// `ip daddr @SET`, `ip6 daddr @SET`
+    case destinationInSet(IPFamily, set: String)
     /// `iifname vmap @MAP`
     case verdictMap(Direction, map: String)
     /// `dnat ip to ip daddr . meta l4proto . th dport map @MAP` (without `ip daddr` when
@@ -253,19 +313,22 @@ public enum NFTStatement: Sendable, Hashable {
 public struct NFTRuleset: Sendable, Equatable {
     public var table: NFTTable
     public var maps: [NFTMap]
+    /// The networks' address sets, with their contents, listed after the maps.
+    public var sets: [NFTAddressSet]
     public var chains: [(chain: NFTChain, rules: [NFTRule])]
     public var elements: [String: [NFTElement]]
 
-    public init(table: NFTTable = .berth, maps: [NFTMap] = [], chains: [(chain: NFTChain, rules: [NFTRule])] = [],
-                elements: [String: [NFTElement]] = [:]) {
+    public init(table: NFTTable = .berth, maps: [NFTMap] = [], sets: [NFTAddressSet] = [],
+                chains: [(chain: NFTChain, rules: [NFTRule])] = [], elements: [String: [NFTElement]] = [:]) {
         self.table = table
         self.maps = maps
+        self.sets = sets
         self.chains = chains
         self.elements = elements
     }
 
     public static func == (lhs: NFTRuleset, rhs: NFTRuleset) -> Bool {
-        lhs.table == rhs.table && lhs.maps == rhs.maps && lhs.elements == rhs.elements
+        lhs.table == rhs.table && lhs.maps == rhs.maps && lhs.sets == rhs.sets && lhs.elements == rhs.elements
             && lhs.chains.map(\.chain) == rhs.chains.map(\.chain) && lhs.chains.map(\.rules) == rhs.chains.map(\.rules)
     }
 }

@@ -211,17 +211,21 @@ extension Array where Element == NFTValue {
 /// each chain's rules as bytecode text (libnftnl's rendering, comparable with `bytecodeText`).
 public struct FirewallState: Sendable {
     public var chains: Set<String> = []
+    /// Maps and sets, by name.
     public var maps: Set<String> = []
     public var rules: [String: [[String]]] = [:]
+    /// The contents of the address (interval) sets.
+    public var addressSets: [String: [NFTAddressRange]] = [:]
 
     public var tableExists: Bool { !chains.isEmpty || !maps.isEmpty }
 }
 
 extension Firewall {
-    /// Chains, maps and rules of the table: three small dumps whose size does not depend on how
-    /// many containers or ports there are.
+    /// Chains, maps, rules and address sets of the table: small dumps whose size does not depend
+    /// on how many containers or ports there are (one more per network with an address set).
     public func state() throws(FirewallError) -> FirewallState {
         var state = FirewallState()
+        var addressSets: [(name: String, family: IPFamily)] = []
         state.chains = Set(try chainNames())
         let sets = Self.message(type: NFT_MSG_GETSET.rawValue, family: table.family, flags: NLM_F_DUMP) { header in
             let set = nftnl_set_alloc()!
@@ -239,8 +243,15 @@ extension Firewall {
                       String(cString: tableName) == table.name
                 else { return }
                 state.maps.insert(String(cString: name))
+                let flags = nftnl_set_get_u32(set, UInt16(NFTNL_SET_FLAGS.rawValue))
+                let keyType = nftnl_set_get_u32(set, UInt16(NFTNL_SET_KEY_TYPE.rawValue))
+                if flags & NFT_SET_INTERVAL.rawValue != 0, flags & NFT_SET_MAP.rawValue == 0,
+                   keyType == NFTDataType.ipv4Address.id || keyType == NFTDataType.ipv6Address.id {
+                    addressSets.append((String(cString: name), keyType == NFTDataType.ipv4Address.id ? .v4 : .v6))
+                }
             }
         }
+        for (name, family) in addressSets { state.addressSets[name] = try ranges(ofSet: name, family: family) }
         let rules = Self.message(type: NFT_MSG_GETRULE.rawValue, family: table.family, flags: NLM_F_DUMP) { header in
             let rule = nftnl_rule_alloc()!
             defer { nftnl_rule_free(rule) }
@@ -260,6 +271,47 @@ extension Firewall {
             }
         }
         return state
+    }
+
+    /// The ranges of an interval set: each interval-start element up to the next interval-end
+    /// element (the address before it), or to the family's last address without one.
+    public func ranges(ofSet name: String, family: IPFamily) throws(FirewallError) -> [NFTAddressRange] {
+        let request = Self.message(type: NFT_MSG_GETSETELEM.rawValue, family: table.family, flags: NLM_F_DUMP) { header in
+            let set = nftnl_set_alloc()!
+            defer { nftnl_set_free(set) }
+            nftnl_set_set_u32(set, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
+            nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
+            nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), name)
+            nftnl_set_nlmsg_build_payload(header, set)
+        }
+        var boundaries: [(address: IPAddress, end: Bool)] = []
+        for reply in try dumpIgnoringMissingTable(request, operation: "list elements of \(name)") {
+            reply.bytes.withUnsafeBytes { raw in
+                let set = nftnl_set_alloc()!
+                defer { nftnl_set_free(set) }
+                guard nftnl_set_elems_nlmsg_parse(raw.baseAddress!.assumingMemoryBound(to: nlmsghdr.self), set) >= 0,
+                      let iterator = nftnl_set_elems_iter_create(set)
+                else { return }
+                defer { nftnl_set_elems_iter_destroy(iterator) }
+                while let element = nftnl_set_elems_iter_next(iterator) {
+                    var length: UInt32 = 0
+                    guard let pointer = nftnl_set_elem_get(element, UInt16(NFTNL_SET_ELEM_KEY), &length),
+                          let address = IPAddress(bytes: UnsafeRawBufferPointer(start: pointer, count: Int(length))),
+                          address.family == family
+                    else { continue }
+                    let flags = nftnl_set_elem_is_set(element, UInt16(NFTNL_SET_ELEM_FLAGS))
+                        ? nftnl_set_elem_get_u32(element, UInt16(NFTNL_SET_ELEM_FLAGS)) : 0
+                    boundaries.append((address, flags & NFT_SET_ELEM_INTERVAL_END.rawValue != 0))
+                }
+            }
+        }
+        boundaries.sort { ($0.address, $0.end ? 0 : 1) < ($1.address, $1.end ? 0 : 1) }
+        var ranges: [NFTAddressRange] = []
+        for (index, boundary) in boundaries.enumerated() where !boundary.end {
+            let end = boundaries[(index + 1)...].first(where: \.end)
+            ranges.append(NFTAddressRange(first: boundary.address, last: end?.address.previous ?? IPAddress(family: family, value: family == .v4 ? UInt128(UInt32.max) : .max)!))
+        }
+        return ranges
     }
 
     private func dumpIgnoringMissingTable(_ bytes: [UInt8], operation: String) throws(FirewallError) -> [NetlinkMessage] {

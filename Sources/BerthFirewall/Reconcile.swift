@@ -23,6 +23,11 @@ public enum FirewallDifference: Sendable, Hashable, CustomStringConvertible {
     case alteredChain(String)
     /// A chain of no network Berth knows (a network whose last attachment is gone).
     case extraChain(String)
+    case missingSet(String)
+    /// The address set exists with other addresses than the network's configuration has.
+    case alteredSet(String)
+    /// An address set of no network Berth knows, or that its network no longer has.
+    case extraSet(String)
     case missingElement(map: String, NFTElement)
     /// An element nothing wants: a port nobody publishes any more, a network's verdict without
     /// the network, or an element whose target or owner differs.
@@ -36,6 +41,9 @@ public enum FirewallDifference: Sendable, Hashable, CustomStringConvertible {
         case .missingChain(let name): "+ chain \(name)"
         case .alteredChain(let name): "~ chain \(name) (its rules differ)"
         case .extraChain(let name): "- chain \(name)"
+        case .missingSet(let name): "+ set \(name)"
+        case .alteredSet(let name): "~ set \(name) (its addresses differ)"
+        case .extraSet(let name): "- set \(name)"
         case .missingElement(let map, let element): "+ element \(element.text) in \(map)"
         case .extraElement(let map, let element): "- element \(element.text) in \(map)"
         }
@@ -59,6 +67,17 @@ extension Firewall {
         }
         var differences: [FirewallDifference] = []
         for map in wanted.maps where !kernel.state.maps.contains(map.name) { differences.append(.missingMap(map.name)) }
+        for set in wanted.sets where scope?.covers(set: set.name) ?? true {
+            if !kernel.state.maps.contains(set.name) {
+                differences.append(.missingSet(set.name))
+            } else if kernel.state.addressSets[set.name] != set.ranges {
+                differences.append(.alteredSet(set.name))
+            }
+        }
+        let wantedSets = Set(wanted.sets.map(\.name))
+        for name in kernel.state.addressSets.keys.sorted() where !wantedSets.contains(name) && (scope?.covers(set: name) ?? true) {
+            differences.append(.extraSet(name))
+        }
         let wantedChains = Set(wanted.chains.map(\.chain.name))
         for (chain, rules) in wanted.chains where scope?.covers(chain: chain.name) ?? true {
             if !kernel.state.chains.contains(chain.name) {
@@ -101,6 +120,10 @@ extension Firewall {
                 batch.deleteChain(name, destroy: false)
             }
             batch.repair(kernel.state, networks: networks)
+            // After the rules that used them were replaced or went with their chains.
+            // (`repair` already removes the sets these networks no longer have.)
+            let networkSets = Set(networks.flatMap(\.setNames))
+            for case .extraSet(let name) in differences where !networkSets.contains(name) { batch.deleteSet(name, destroy: false) }
             for map in FirewallLayout.maps {
                 let missing = differences.compactMap { difference -> NFTElement? in
                     guard case .missingElement(let name, let element) = difference, name == map.name else { return nil }
@@ -127,6 +150,10 @@ public struct FirewallScope: Sendable {
     func covers(chain name: String) -> Bool {
         if FirewallLayout.staticChains.contains(where: { $0.chain.name == name }) { return true }
         return bridges.contains { FirewallNetwork(bridge: $0, subnets: []).chainNames.contains(name) }
+    }
+
+    func covers(set name: String) -> Bool {
+        bridges.contains { FirewallNetwork(bridge: $0, subnets: []).setNames.contains(name) }
     }
 
     func covers(element: NFTElement) -> Bool {

@@ -15,6 +15,20 @@ extension NFTRuleset {
             lines.append("\t}")
             blocks.append(lines.joined(separator: "\n"))
         }
+        for set in sets {
+            var lines = ["\tset \(set.name) {", "\t\ttype \(set.keyType.name)", "\t\tflags interval"]
+            if !set.ranges.isEmpty {
+                // nft puts two IPv4 elements on a line, one IPv6 element.
+                let perLine = set.family == .v4 ? 2 : 1
+                let texts = set.ranges.map(\.text)
+                let rows = stride(from: 0, to: texts.count, by: perLine).map {
+                    texts[$0..<min(texts.count, $0 + perLine)].joined(separator: ", ")
+                }
+                lines.append("\t\telements = { " + rows.joined(separator: ",\n\t\t\t     ") + " }")
+            }
+            lines.append("\t}")
+            blocks.append(lines.joined(separator: "\n"))
+        }
         for (chain, rules) in chains {
             var lines = ["\tchain \(chain.name) {"]
             if let base = chain.base { lines.append("\t\t\(base.text)") }
@@ -32,6 +46,14 @@ extension NFTMap {
         case .verdict: "\(key.text) : verdict"
         case .values(let data): "\(key.text) : \(data.text)"
         }
+    }
+}
+
+extension NFTAddressRange {
+    /// `10.244.0.0/16`, or `10.0.0.1-10.0.0.9` when the range is no prefix.
+    public var text: String {
+        if let prefix { return prefix.length == prefix.family.bitWidth ? prefix.address.description : prefix.description }
+        return "\(first)-\(last)"
     }
 }
 
@@ -99,8 +121,11 @@ extension NFTStatement {
             switch verdict {
             case .accept: return "accept"
             case .drop: return "drop"
+            case .return: return "return"
             case .jump(let chain): return "jump \(chain)"
             }
+        case .destinationInSet(let family, let set):
+            return "\(family == .v4 ? "ip" : "ip6") daddr @\(set)"
         case .verdictMap(let direction, let map):
             return "\(direction.keyword) vmap @\(map)"
         case .dnatMap(let family, let byDestination, let map):

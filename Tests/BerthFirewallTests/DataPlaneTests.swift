@@ -71,6 +71,24 @@ struct DataPlaneTests {
         #expect(counts[0] == 0 && counts[1] > 0, "from host address / from container subnet: \(counts)")
     }
 
+    /// noMasquerade: towards those destinations the container's own address arrives (and the
+    /// reply finds its way back by the route to the container subnet); anywhere else the host's.
+    @Test func noMasqueradeDestinationsSeeTheContainersAddress() throws {
+        let topology = try Topology(scope)
+        try topology.addBridge("berth0", gateway: "10.88.0.1/16")
+        let container = try topology.addContainer(bridge: "berth0", address: "10.88.0.5/16", gateway: "10.88.0.1")
+        try run("ip", "-n", topology.outside.name, "addr", "add", "198.51.100.1/32", "dev", "out0")
+        try run("ip", "-n", topology.outside.name, "route", "add", "10.88.0.0/16", "via", Topology.hostUplink)
+        try topology.firewall().apply(network: FirewallNetwork(bridge: "berth0", subnets: [IPPrefix("10.88.0.0/16")!],
+                                                               unmasqueraded: [IPPrefix("192.0.2.0/24")!, IPPrefix("10.244.0.0/16")!]))
+        try topology.countArrivals(from: ["\(Topology.hostUplink)", "10.88.0.0/16"])
+
+        #expect(topology.pings(from: container, Topology.outsideAddress))
+        #expect(try topology.arrivals() == [0, 1], "192.0.2.2 is in noMasquerade: from the container's address")
+        #expect(topology.pings(from: container, "198.51.100.1"))
+        #expect(try topology.arrivals() == [1, 1], "198.51.100.1 is not: from the host's")
+    }
+
     @Test func aPublishedPortAnswersFromEverywhereAndAnUnpublishedOneFromNowhereOutside() throws {
         let topology = try Topology(scope)
         try topology.addBridge("berth0", gateway: "10.88.0.1/16")

@@ -144,3 +144,53 @@ let sampleText = """
         ])
     }
 }
+
+/// A cluster node's network: pod and service ranges never masqueraded, in both families.
+let clusterNode = FirewallNetwork(bridge: "cni0", subnets: [IPPrefix("10.244.1.0/24")!, IPPrefix("fd00:244:1::/64")!],
+                                  unmasqueraded: [IPPrefix("10.244.0.0/16")!, IPPrefix("10.96.0.0/12")!, IPPrefix("10.97.0.0/16")!,
+                                                  IPPrefix("192.0.2.8/30")!, IPPrefix("192.0.2.12/31")!, IPPrefix("fd00:244::/48")!])
+
+@Suite struct NoMasqueradeTests {
+    @Test func theDestinationsAreOneSetPerFamilyLookedUpBeforeMasquerading() {
+        #expect(clusterNode.addressSets.map(\.name) == ["nomasq4_cni0", "nomasq6_cni0"])
+        // Sorted; 10.97.0.0/16 lies inside 10.96.0.0/12 and the two /30s are adjacent: merged.
+        #expect(clusterNode.addressSets[0].ranges.map(\.text) == ["10.96.0.0/12", "10.244.0.0/16", "192.0.2.8-192.0.2.13"])
+        #expect(clusterNode.addressSets[1].ranges.map(\.text) == ["fd00:244::/48"])
+        let leaving = FirewallLayout.chains(of: clusterNode)[2]
+        #expect(leaving.chain.name == "post_out_cni0")
+        #expect(leaving.rules.map(\.text) == [
+            "ip daddr @nomasq4_cni0 return",
+            "ip6 daddr @nomasq6_cni0 return",
+            #"oifname != "cni0" ip saddr 10.244.1.0/24 masquerade"#,
+            #"oifname != "cni0" ip6 saddr fd00:244:1::/64 masquerade"#,
+        ])
+        let text = FirewallLayout.ruleset(networks: [clusterNode]).text
+        #expect(text.contains("""
+            \tset nomasq4_cni0 {
+            \t\ttype ipv4_addr
+            \t\tflags interval
+            \t\telements = { 10.96.0.0/12, 10.244.0.0/16,
+            \t\t\t     192.0.2.8-192.0.2.13 }
+            \t}
+            """), "\(text)")
+    }
+
+    @Test func withoutMasqueradeOrDestinationsThereIsNoSet() {
+        #expect(berth0.addressSets.isEmpty)
+        let unmasqueraded = FirewallNetwork(bridge: "b", subnets: [IPPrefix("10.1.0.0/16")!], masquerade: false,
+                                            unmasqueraded: [IPPrefix("10.0.0.0/8")!])
+        #expect(unmasqueraded.addressSets.isEmpty)
+        #expect(FirewallLayout.chains(of: unmasqueraded)[2].rules.allSatisfy { !$0.text.contains("@nomasq") })
+    }
+
+    @Test func rangesReadBackAsPrefixesWhereTheyAreOne() {
+        func range(_ first: String, _ last: String) -> NFTAddressRange { NFTAddressRange(first: IPAddress(first)!, last: IPAddress(last)!) }
+        #expect(range("10.0.0.0", "10.255.255.255").prefix == IPPrefix("10.0.0.0/8"))
+        #expect(range("10.0.0.1", "10.0.0.1").text == "10.0.0.1")
+        #expect(range("10.0.0.1", "10.0.0.2").prefix == nil)
+        #expect(range("10.0.0.2", "10.0.0.5").text == "10.0.0.2-10.0.0.5")
+        #expect(range("0.0.0.0", "255.255.255.255").text == "0.0.0.0/0")
+        #expect(range("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").text == "::/0")
+        #expect(NFTAddressRange.merging([IPPrefix("0.0.0.0/0")!, IPPrefix("10.0.0.0/8")!]).map(\.text) == ["0.0.0.0/0"])
+    }
+}

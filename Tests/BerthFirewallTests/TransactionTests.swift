@@ -39,6 +39,43 @@ struct TransactionTests {
         #expect(normalized(try namespace.nft("list", "table", "inet", "berth")) == normalized(sampleText))
     }
 
+    /// A network's noMasquerade sets: listed as rendered, their contents read back, replaced
+    /// when the destinations change, removed with the network.
+    @Test func addressSetsListAsRenderedAndFollowTheNetwork() throws {
+        for destroy in [true, false] {
+            let namespace = try scope.make()
+            let firewall = try self.firewall(namespace, destroy: destroy)
+            try firewall.apply(network: berth0)
+            try firewall.apply(network: clusterNode)
+            let wanted = FirewallLayout.ruleset(networks: [berth0, clusterNode])
+            let listing = try namespace.nft("list", "table", "inet", "berth")
+            #expect(normalized(listing) == normalized(wanted.text), "\(listing)")
+            let state = try firewall.state()
+            #expect(state.addressSets["nomasq4_cni0"] == clusterNode.addressSets[0].ranges)
+            #expect(state.addressSets["nomasq6_cni0"] == clusterNode.addressSets[1].ranges)
+            #expect(Firewall.differences(wanted: wanted, kernel: try firewall.snapshot()).isEmpty)
+
+            // Other destinations, IPv4 only: the set's contents are replaced, the IPv6 set goes.
+            let changed = FirewallNetwork(bridge: "cni0", subnets: clusterNode.subnets, unmasqueraded: [IPPrefix("10.32.0.0/12")!])
+            try firewall.apply(network: changed)
+            #expect(try firewall.ranges(ofSet: "nomasq4_cni0", family: .v4).map(\.text) == ["10.32.0.0/12"])
+            #expect(try firewall.state().addressSets["nomasq6_cni0"] == nil)
+            #expect(try !namespace.nft("list", "table", "inet", "berth").contains("nomasq6"))
+
+            // An address set edited by hand is reported and repaired.
+            try namespace.nft("add", "element", "inet", "berth", "nomasq4_cni0", "{ 172.16.0.0/12 }")
+            let wantedNow = FirewallLayout.ruleset(networks: [berth0, changed])
+            #expect(Firewall.differences(wanted: wantedNow, kernel: try firewall.snapshot()).map(\.description)
+                    == ["~ set nomasq4_cni0 (its addresses differ)"])
+            try firewall.repair(toward: wantedNow, networks: [berth0, changed])
+            #expect(Firewall.differences(wanted: wantedNow, kernel: try firewall.snapshot()).isEmpty)
+
+            try firewall.remove(changed, lastNetwork: false)
+            #expect(try !namespace.nft("list", "table", "inet", "berth").contains("nomasq"), "destroy \(destroy)")
+            #expect(normalized(try namespace.nft("list", "table", "inet", "berth")) == normalized(FirewallLayout.ruleset(networks: [berth0]).text))
+        }
+    }
+
     @Test func bytecodeEqualsWhatNftEmitsForTheSameText() throws {
         let namespace = try scope.make()
         let directory = try makeTemporaryDirectory()
@@ -46,7 +83,8 @@ struct TransactionTests {
         let ruleset = FirewallLayout.ruleset(
             networks: [berth0, FirewallNetwork(bridge: "berth1", subnets: [IPPrefix("10.89.16.0/20")!, IPPrefix("fd00:89::/56")!],
                                                masquerade: false, interContainerCommunication: false),
-                       FirewallNetwork(bridge: "berth2", subnets: [IPPrefix("10.90.0.0/9")!, IPPrefix("fd00:90::/60")!])],
+                       FirewallNetwork(bridge: "berth2", subnets: [IPPrefix("10.90.0.0/9")!, IPPrefix("fd00:90::/60")!]),
+                       clusterNode],
             ports: samplePorts)
         try ruleset.text.write(toFile: directory + "/ruleset.nft", atomically: true, encoding: .utf8)
         // nft -c checks without committing; --debug=netlink prints each rule's expressions.

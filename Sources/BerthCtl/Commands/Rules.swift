@@ -23,7 +23,7 @@ extension Inventory {
             var subnets: [IPPrefix] = []
             for subnet in members.flatMap({ $0.ips.map(\.address.network) }) where !subnets.contains(subnet) { subnets.append(subnet) }
             return FirewallNetwork(bridge: bridge, subnets: subnets, masquerade: members[0].masquerade,
-                                   interContainerCommunication: members[0].icc)
+                                   interContainerCommunication: members[0].icc, unmasqueraded: members[0].unmasqueraded)
         }
         let scope = network.map { name in
             FirewallScope(bridges: Set(order), owners: Set(records.filter { $0.network == name }.map(\.owner)))
