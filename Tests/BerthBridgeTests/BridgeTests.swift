@@ -253,7 +253,12 @@ struct BridgeTests {
         let lab = try Lab(scope)
         for (key, value, problem) in [("mtu", JSON.int(10), "mtu: 10 is not an MTU between 68 and 65535"),
                                       ("icc", .string("yes"), "icc: expected a boolean, found a string"),
-                                      ("bridge", .string("a/b"), #"bridge: "a/b" is not a valid interface name (1–15 bytes, no '/', ':' or whitespace)"#)] {
+                                      ("bridge", .string("a/b"), #"bridge: "a/b" is not a valid interface name (1–15 bytes, no '/', ':' or whitespace)"#),
+                                      ("noMasquerade", .array([.string("10.244.0.1/16")]),
+                                       "noMasquerade[0]: 10.244.0.1/16 has host bits set (the network is 10.244.0.0/16)"),
+                                      ("noMasquerade", .array([.string("10.96.0.0/12"), .string("cluster")]),
+                                       #"noMasquerade[1]: "cluster" is not an address with a prefix length (CIDR)"#),
+                                      ("noMasquerade", .string("10.244.0.0/16"), "noMasquerade: expected an array, found a string")] {
             let error = try lab.failure(try lab.plugin("ADD", id: "c", container: try lab.container(), config: lab.config(extra: [key: value])))
             #expect(error.code == .invalidConfig)
             #expect(error.msg == "invalid network configuration: " + problem)
@@ -263,5 +268,22 @@ struct BridgeTests {
                                                    config: lab.config(extra: ["runtimeConfig": .object(["portMappings": ports])])))
         #expect(error.msg == "invalid network configuration: runtimeConfig.portMappings[0].hostPort: 0 is not a port number")
         #expect(lab.leases().isEmpty && lab.records().isEmpty)
+        #expect(try lab.table().isEmpty && lab.hostVeths().isEmpty)
+    }
+
+    /// noMasquerade: the network's set holds the destinations (merged), the record remembers
+    /// them, CHECK finds them, and the last DEL takes them away with the table.
+    @Test func noMasqueradeDestinationsBecomeTheNetworksSet() throws {
+        let lab = try Lab(scope)
+        let container = try lab.container()
+        let config = lab.config(extra: ["noMasquerade": .array([.string("10.244.0.0/16"), .string("10.96.0.0/12"), .string("10.244.3.0/24")])])
+        try lab.add("pod", container, config: config)
+        let set = try lab.host.nft("list", "set", "inet", "berth", "nomasq4_berth0")
+        #expect(set.contains("elements = { 10.96.0.0/12, 10.244.0.0/16 }"), "\(set)")
+        #expect(lab.table().contains("ip daddr @nomasq4_berth0 return"))
+        #expect(try String(contentsOfFile: "\(lab.stateDirectory)/berth/pod:eth0.json", encoding: .utf8).contains("10.244.3.0/24"))
+        #expect(try lab.plugin("CHECK", id: "pod", container: container, config: config).status == 0)
+        #expect(try lab.plugin("DEL", id: "pod", container: container, config: config).status == 0)
+        #expect(lab.table().isEmpty && lab.records().isEmpty)
     }
 }
