@@ -56,7 +56,7 @@ extension NFTStatement {
     var requiredFamily: IPFamily? {
         switch self {
         case .sourceAddress(let prefix): prefix.family
-        case .destinationInSet(let family, _): family
+        case .addressInSet(let family, _, _): family
         case .dnatMap(let family, true, _): family
         default: nil
         }
@@ -114,8 +114,14 @@ extension NFTStatement {
             case .jump(let chain): return [.immediate(verdict: -3, chain: chain)]
             }
 
-        case .destinationInSet(let family, let set):
-            return [.payload(.network, offset: family == .v4 ? 16 : 24, length: family == .v4 ? 4 : 16, register: reg1),
+        case .addressInSet(let family, let source, let set):
+            let offset: UInt32 = switch (family, source) {
+            case (.v4, true): 12
+            case (.v4, false): 16
+            case (.v6, true): 8
+            case (.v6, false): 24
+            }
+            return [.payload(.network, offset: offset, length: family == .v4 ? 4 : 16, register: reg1),
                     .setLookup(register: reg1, set: set)]
 
         case .verdictMap(let direction, let map):

@@ -11,7 +11,8 @@ public struct FirewallNetwork: Sendable, Hashable {
     /// the bridge-port isolated flag enforces it at L2).
     public let interContainerCommunication: Bool
     /// Destinations never masqueraded (a cluster's pod and service ranges): one set lookup per
-    /// family before the masquerade rules.
+    /// family before the masquerade rules. Traffic from them may reach the network's containers
+    /// directly (a pod on another node answers with its own address, and starts connections).
     public let unmasqueraded: [IPPrefix]
 
     public init(bridge: String, subnets: [IPPrefix], masquerade: Bool = true, interContainerCommunication: Bool = true,
@@ -23,10 +24,9 @@ public struct FirewallNetwork: Sendable, Hashable {
         self.unmasqueraded = unmasqueraded.map(\.network)
     }
 
-    /// The sets of `unmasqueraded`, one per family it has (none when nothing is masqueraded).
+    /// The sets of `unmasqueraded`, one per family it has.
     public var addressSets: [NFTAddressSet] {
-        guard masquerade else { return [] }
-        return [IPFamily.v4, .v6].compactMap { family in
+        [IPFamily.v4, .v6].compactMap { family in
             unmasqueraded.contains { $0.family == family } ? NFTAddressSet(setName(family), family: family, prefixes: unmasqueraded) : nil
         }
     }
@@ -118,10 +118,14 @@ public enum FirewallLayout {
     public static func chains(of network: FirewallNetwork) -> [(chain: NFTChain, rules: [NFTRule])] {
         let bridge = network.bridge
         return [
-            // Traffic into the bridge: from the bridge itself (ICC), to published ports, nothing else.
+            // Traffic into the bridge: from the bridge itself (ICC), to published ports, from the
+            // destinations never masqueraded (the rest of a cluster), nothing else.
             (NFTChain(network.inboundChain), [
                 NFTRule(.interfaceName(.input, .equal, bridge), .verdict(network.interContainerCommunication ? .accept : .drop)),
                 NFTRule(.conntrackStatusDNAT, .verdict(.accept)),
+            ] + network.addressSets.map {
+                NFTRule(.addressInSet($0.family, source: true, set: $0.name), .verdict(.accept))
+            } + [
                 NFTRule(.verdict(.drop)),
             ]),
             // Traffic out of the bridge to anywhere else.
@@ -129,7 +133,7 @@ public enum FirewallLayout {
             // Leaving the host: masquerade the network's addresses, except towards the
             // destinations never masqueraded.
             (NFTChain(network.leavingChain), network.addressSets.map {
-                NFTRule(.destinationInSet($0.family, set: $0.name), .verdict(.return))
+                NFTRule(.addressInSet($0.family, source: false, set: $0.name), .verdict(.return))
             } + network.subnets.map {
                 NFTRule(.interfaceName(.output, .notEqual, bridge), .sourceAddress($0), .masquerade)
             }),

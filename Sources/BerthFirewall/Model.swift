@@ -298,8 +298,8 @@ public enum NFTStatement: Sendable, Hashable {
     case fibAddressIsLocal(destination: Bool)
     /// `accept`, `drop`, `jump CHAIN`
     case verdict(Verdict)
-    /// `ip daddr @SET`, `ip6 daddr @SET`
-    case destinationInSet(IPFamily, set: String)
+    /// `ip daddr @SET`, `ip6 daddr @SET` (`source`: `ip saddr @SET`…)
+    case addressInSet(IPFamily, source: Bool, set: String)
     /// `iifname vmap @MAP`
     case verdictMap(Direction, map: String)
     /// `dnat ip to ip daddr . meta l4proto . th dport map @MAP` (without `ip daddr` when

@@ -124,8 +124,8 @@ extension NFTStatement {
             case .return: return "return"
             case .jump(let chain): return "jump \(chain)"
             }
-        case .destinationInSet(let family, let set):
-            return "\(family == .v4 ? "ip" : "ip6") daddr @\(set)"
+        case .addressInSet(let family, let source, let set):
+            return "\(family == .v4 ? "ip" : "ip6") \(source ? "saddr" : "daddr") @\(set)"
         case .verdictMap(let direction, let map):
             return "\(direction.keyword) vmap @\(map)"
         case .dnatMap(let family, let byDestination, let map):

@@ -15,8 +15,9 @@ struct ExampleConfigTests {
     static let examples: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/Conf")) ?? [])
         .filter { $0.hasSuffix(".conflist") && !$0.hasPrefix("50-") && !$0.hasPrefix("60-") }.sorted()
 
-    @Test func thereAreFourBridgeExamples() {
-        #expect(Self.examples == ["10-berth.conflist", "20-berth-dualstack.conflist", "30-berth-internal.conflist", "40-berth-ports.conflist"])
+    @Test func thereAreFiveBridgeExamples() {
+        #expect(Self.examples == ["10-berth.conflist", "20-berth-dualstack.conflist", "30-berth-internal.conflist", "40-berth-ports.conflist",
+                                  "70-berth-k8s-node.conflist"])
     }
 
     @Test(arguments: examples)

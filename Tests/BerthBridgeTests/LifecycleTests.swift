@@ -274,6 +274,14 @@ struct LifecycleTests {
         let unusable = try lab.failure(try status(lab.config(version: "1.1.0", extra: ["stateDir": .string(file)])))
         #expect(unusable.code == .pluginNotAvailable)
         #expect(unusable.msg.hasPrefix("state directory \(file): "), "\(unusable.msg)")
+        // nftables out of reach: the plugin without CAP_NET_ADMIN (nfnetlink refuses every message).
+        let withoutNetAdmin = try runExecutable("/usr/bin/nsenter", arguments: [
+            "--net=\(lab.host.path)", "/usr/bin/setpriv", "--bounding-set", "-net_admin", "\(productsDirectory)/berth-bridge",
+        ], environment: ["CNI_COMMAND=STATUS", "CNI_PATH=\(productsDirectory)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+           stdin: Array(lab.config(version: "1.1.0").utf8))
+        let noNftables = try lab.failure(withoutNetAdmin)
+        #expect(noNftables.code == .pluginNotAvailable)
+        #expect(noNftables.msg.hasPrefix("nftables is not usable"), "\(noNftables.msg)")
     }
 
     @Test func addCheckDelInEveryVersion() throws {

@@ -156,6 +156,11 @@ let clusterNode = FirewallNetwork(bridge: "cni0", subnets: [IPPrefix("10.244.1.0
         // Sorted; 10.97.0.0/16 lies inside 10.96.0.0/12 and the two /30s are adjacent: merged.
         #expect(clusterNode.addressSets[0].ranges.map(\.text) == ["10.96.0.0/12", "10.244.0.0/16", "192.0.2.8-192.0.2.13"])
         #expect(clusterNode.addressSets[1].ranges.map(\.text) == ["fd00:244::/48"])
+        let inbound = FirewallLayout.chains(of: clusterNode)[0]
+        #expect(inbound.rules.map(\.text) == [
+            #"iifname "cni0" accept"#, "ct status dnat accept",
+            "ip saddr @nomasq4_cni0 accept", "ip6 saddr @nomasq6_cni0 accept", "drop",
+        ], "the rest of the cluster reaches the pods")
         let leaving = FirewallLayout.chains(of: clusterNode)[2]
         #expect(leaving.chain.name == "post_out_cni0")
         #expect(leaving.rules.map(\.text) == [
@@ -175,12 +180,15 @@ let clusterNode = FirewallNetwork(bridge: "cni0", subnets: [IPPrefix("10.244.1.0
             """), "\(text)")
     }
 
-    @Test func withoutMasqueradeOrDestinationsThereIsNoSet() {
+    @Test func withoutDestinationsThereIsNoSetAndWithoutMasqueradeNoLeavingRules() {
         #expect(berth0.addressSets.isEmpty)
+        #expect(FirewallLayout.chains(of: berth0).allSatisfy { $0.rules.allSatisfy { !$0.text.contains("@nomasq") } })
+        // Not masquerading, the set still lets those sources in; nothing jumps to post_out_b.
         let unmasqueraded = FirewallNetwork(bridge: "b", subnets: [IPPrefix("10.1.0.0/16")!], masquerade: false,
                                             unmasqueraded: [IPPrefix("10.0.0.0/8")!])
-        #expect(unmasqueraded.addressSets.isEmpty)
-        #expect(FirewallLayout.chains(of: unmasqueraded)[2].rules.allSatisfy { !$0.text.contains("@nomasq") })
+        #expect(unmasqueraded.addressSets.map(\.name) == ["nomasq4_b"])
+        #expect(FirewallLayout.chains(of: unmasqueraded)[0].rules.map(\.text).contains("ip saddr @nomasq4_b accept"))
+        #expect(!FirewallLayout.elements(of: unmasqueraded).contains { $0.map.name == "post_out" })
     }
 
     @Test func rangesReadBackAsPrefixesWhereTheyAreOne() {
