@@ -36,4 +36,8 @@ berth_sandbox swift test --skip-build "$@"
 if [ "$#" -eq 0 ]; then
   echo "==> Scripts/reliability.sh --short"
   BERTH_RELIABILITY_PREBUILT=1 Scripts/reliability.sh --short
+  # The cluster demo checks each of its claims: it runs here so that it keeps working.
+  echo "==> Scripts/cluster-demo.sh"
+  Scripts/cluster-demo.sh >"$install_check/cluster-demo.log" 2>&1 || { tail -40 "$install_check/cluster-demo.log"; exit 1; }
+  grep -a "every claim held" "$install_check/cluster-demo.log"
 fi
