@@ -53,6 +53,9 @@ extension Bridge {
         let firewall = try Firewall.current()
         let chains = Set(try firewall.chainNames())
         missing += FirewallLayout.chains(of: details.firewallNetwork).map(\.chain.name).filter { !chains.contains($0) }.map { "chain \($0)" }
+        for set in details.firewallNetwork.addressSets where try firewall.ranges(ofSet: set.name, family: set.family) != set.ranges {
+            missing.append("set \(set.name) with \(set.ranges.map(\.text).joined(separator: ", "))")
+        }
         for port in details.ports {
             let (map, element) = FirewallLayout.element(of: port, owner: found.record.owner)
             if try firewall.element(element.key, in: map) != element { missing.append("published port \(port)") }

@@ -283,6 +283,9 @@ struct BridgeTests {
         #expect(lab.table().contains("ip daddr @nomasq4_berth0 return"))
         #expect(try String(contentsOfFile: "\(lab.stateDirectory)/berth/pod:eth0.json", encoding: .utf8).contains("10.244.3.0/24"))
         #expect(try lab.plugin("CHECK", id: "pod", container: container, config: config).status == 0)
+        try lab.host.nft("delete", "element", "inet", "berth", "nomasq4_berth0", "{ 10.96.0.0/12 }")
+        let check = try lab.failure(try lab.plugin("CHECK", id: "pod", container: container, config: config))
+        #expect(check.msg.hasSuffix("is missing: set nomasq4_berth0 with 10.96.0.0/12, 10.244.0.0/16"), "\(check.msg)")
         #expect(try lab.plugin("DEL", id: "pod", container: container, config: config).status == 0)
         #expect(lab.table().isEmpty && lab.records().isEmpty)
     }

@@ -52,6 +52,20 @@ struct HostCommandTests {
         #expect(unknown.status == 1 && unknown.stderr.contains("network nope has no berth-bridge attachments"), "\(unknown.stderr)")
     }
 
+    /// A network's noMasquerade set, from its records: reported when edited, repaired.
+    @Test func rulesKnowTheNoMasqueradeSet() throws {
+        let lab = try PluginLab(scope)
+        try lab.add("pod", try lab.container(), config: lab.config(extra: ["noMasquerade": .array([.string("10.244.0.0/16")])]))
+        let clean = try lab.netctlJSON(["rules"])
+        #expect(clean["differences"]?.arrayValue.isEmpty == true, "\(clean)")
+        #expect(clean["wanted"]?.stringValue?.contains("set nomasq4_berth0 {") == true)
+        try lab.host.nft("flush", "set", "inet", "berth", "nomasq4_berth0")
+        let repaired = try lab.netctlJSON(["rules"], ["--repair"])
+        #expect(repaired["differences"]?.arrayValue.map(\.stringValue) == ["~ set nomasq4_berth0 (its addresses differ)"], "\(repaired)")
+        #expect(try lab.host.nft("list", "set", "inet", "berth", "nomasq4_berth0").contains("10.244.0.0/16"))
+        #expect(try lab.netctlJSON(["rules"])["differences"]?.arrayValue.isEmpty == true)
+    }
+
     @Test func rulesWithoutAttachmentsWantNoTable() throws {
         let lab = try PluginLab(scope)
         #expect(try lab.netctlJSON(["rules"])["differences"]?.arrayValue.isEmpty == true)
