@@ -82,7 +82,6 @@ public struct BridgeAttachment: Sendable, Equatable {
 
     public init(bridge: String, hostInterface: String, ips: [CNIResult.IPConfig], defaultGateways: [IPAddress],
                 ports: [PortMapping], masquerade: Bool, icc: Bool, unmasqueraded: [IPPrefix] = []) {
-        self.unmasqueraded = unmasqueraded
         self.bridge = bridge
         self.hostInterface = hostInterface
         self.ips = ips
@@ -90,6 +89,7 @@ public struct BridgeAttachment: Sendable, Equatable {
         self.ports = ports
         self.masquerade = masquerade
         self.icc = icc
+        self.unmasqueraded = unmasqueraded
     }
 }
 

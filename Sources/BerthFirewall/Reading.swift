@@ -306,12 +306,11 @@ extension Firewall {
             }
         }
         boundaries.sort { ($0.address, $0.end ? 0 : 1) < ($1.address, $1.end ? 0 : 1) }
-        var ranges: [NFTAddressRange] = []
-        for (index, boundary) in boundaries.enumerated() where !boundary.end {
+        let lastAddress = IPAddress(family: family, value: family == .v4 ? UInt128(UInt32.max) : .max)!
+        return boundaries.enumerated().filter { !$0.element.end }.map { index, start in
             let end = boundaries[(index + 1)...].first(where: \.end)
-            ranges.append(NFTAddressRange(first: boundary.address, last: end?.address.previous ?? IPAddress(family: family, value: family == .v4 ? UInt128(UInt32.max) : .max)!))
+            return NFTAddressRange(first: start.address, last: end?.address.previous ?? lastAddress)
         }
-        return ranges
     }
 
     private func dumpIgnoringMissingTable(_ bytes: [UInt8], operation: String) throws(FirewallError) -> [NetlinkMessage] {
