@@ -31,8 +31,8 @@ let fuzzPerPlugin = short ? 300 : 2500
 
 var generator = SeededGenerator(seed: seed)
 let scope = NamespaceScope()
+// Removed before the exit at the end: exit() ends the process before a top-level defer runs.
 let scratch = try makeTemporaryDirectory()
-defer { removeTemporaryDirectory(scratch) }
 let berth = Subject(kind: .berth, binDirectory: berthBin.hasPrefix("/") ? berthBin : FileManager.default.currentDirectoryPath + "/" + berthBin,
                     scratch: scratch + "/berth")
 let reference = Subject(kind: .reference, binDirectory: "/usr/lib/cni", scratch: scratch + "/reference")
@@ -259,6 +259,7 @@ if parts.contains("limits") {
 
 say("\n\(berthFailed ? "Berth FAILED a part (above)" : "Berth passed every part")")
 say("RESULT reliability kills=\(totals.kills) leaks=\(totals.leaks) conc=\(totals.conc) fuzz_cases=\(totals.fuzzCases) crashes=\(totals.crashes) hangs=\(totals.hangs) bad_errors=\(totals.badErrors)")
+removeTemporaryDirectory(scratch)
 exit(berthFailed ? 1 : 0)
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
