@@ -147,11 +147,8 @@ public struct FirewallBatch: Sendable {
     public mutating func addMap(_ map: NFTMap) {
         let id = UInt32(setIDs.count + 1)
         setIDs[map.name] = id
-        let object = nftnl_set_alloc()!
+        let object = table.setObject(named: map.name)
         defer { nftnl_set_free(object) }
-        nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
-        nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-        nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), map.name)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_FLAGS.rawValue), NFT_SET_MAP.rawValue)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_TYPE.rawValue), map.key.typeID)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_LEN.rawValue), UInt32(map.key.length))
@@ -175,11 +172,8 @@ public struct FirewallBatch: Sendable {
     public mutating func addSet(_ set: NFTAddressSet) {
         let id = UInt32(setIDs.count + 1)
         setIDs[set.name] = id
-        let object = nftnl_set_alloc()!
+        let object = table.setObject(named: set.name)
         defer { nftnl_set_free(object) }
-        nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
-        nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-        nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), set.name)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_FLAGS.rawValue), NFT_SET_INTERVAL.rawValue)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_TYPE.rawValue), set.keyType.id)
         nftnl_set_set_u32(object, UInt16(NFTNL_SET_KEY_LEN.rawValue), UInt32(set.keyType.size))
@@ -197,10 +191,7 @@ public struct FirewallBatch: Sendable {
         let table = self.table
         let id = setIDs[set.name]
         func container() -> OpaquePointer {
-            let object = nftnl_set_alloc()!
-            nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
-            nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-            nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), set.name)
+            let object = table.setObject(named: set.name)
             if let id { nftnl_set_set_u32(object, UInt16(NFTNL_SET_ID.rawValue), id) }
             return object
         }
@@ -233,11 +224,8 @@ public struct FirewallBatch: Sendable {
 
     /// Deletes a set no rule refers to any more; `destroy` also succeeds when it is gone.
     public mutating func deleteSet(_ name: String, destroy: Bool) {
-        let object = nftnl_set_alloc()!
+        let object = table.setObject(named: name)
         defer { nftnl_set_free(object) }
-        nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
-        nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-        nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), name)
         let type = destroy ? UInt32(NFTDestroyMessage.set.rawValue) : NFT_MSG_DELSET.rawValue
         append("delete set \(name)", type: type, flags: 0) { nftnl_set_nlmsg_build_payload($0, object) }
     }
@@ -274,11 +262,8 @@ public struct FirewallBatch: Sendable {
 
     private mutating func appendElements(_ operation: String, type: UInt32, flags: Int32, _ elements: [NFTElement],
                                          _ map: NFTMap, withData: Bool) {
-        let container = nftnl_set_alloc()!
+        let container = table.setObject(named: map.name)
         defer { nftnl_set_free(container) }
-        nftnl_set_set_u32(container, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
-        nftnl_set_set_str(container, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-        nftnl_set_set_str(container, UInt16(NFTNL_SET_NAME.rawValue), map.name)
         if let id = setIDs[map.name] { nftnl_set_set_u32(container, UInt16(NFTNL_SET_ID.rawValue), id) }
         for element in elements {
             let object = nftnl_set_elem_alloc()!
@@ -307,6 +292,18 @@ public struct FirewallBatch: Sendable {
         append(operation, type: type, flags: flags, payloadHint: elements.count * 256) {
             nftnl_set_elems_nlmsg_build_payload($0, container)
         }
+    }
+}
+
+extension NFTTable {
+    /// A libnftnl set (or map) object naming `name` in this table, for creating, deleting or
+    /// listing it and its elements (the caller frees it).
+    func setObject(named name: String) -> OpaquePointer {
+        let object = nftnl_set_alloc()!
+        nftnl_set_set_u32(object, UInt16(NFTNL_SET_FAMILY.rawValue), family.rawValue)
+        nftnl_set_set_str(object, UInt16(NFTNL_SET_TABLE.rawValue), self.name)
+        nftnl_set_set_str(object, UInt16(NFTNL_SET_NAME.rawValue), name)
+        return object
     }
 }
 

@@ -32,7 +32,7 @@ extension Firewall {
 
     /// Every element of `map`, with its owner comment; empty when the map does not exist.
     public func elements(of map: NFTMap) throws(FirewallError) -> [NFTElement] {
-        let request = elementRequest(map, keys: [], type: NFT_MSG_GETSETELEM.rawValue, flags: NLM_F_DUMP)
+        let request = elementRequest(map.name, keys: [], concatenated: false, type: NFT_MSG_GETSETELEM.rawValue, flags: NLM_F_DUMP)
         do {
             return try dump(request, operation: "list elements of \(map.name)").flatMap { decodeElements($0, map) }
         } catch let error where error.errno == .noSuchFileOrDirectory {
@@ -42,7 +42,8 @@ extension Firewall {
 
     /// The element of `map` with `key`, or nil.
     public func element(_ key: [NFTValue], in map: NFTMap) throws(FirewallError) -> NFTElement? {
-        let request = elementRequest(map, keys: [key], type: NFT_MSG_GETSETELEM.rawValue, flags: NLM_F_ACK)
+        let request = elementRequest(map.name, keys: [key], concatenated: map.key.fields.count > 1,
+                                     type: NFT_MSG_GETSETELEM.rawValue, flags: NLM_F_ACK)
         do {
             let replies = try socket.perform([NetlinkRequest(operation: "look up element in \(map.name)", bytes: request, isDump: false)])
             return replies.flatMap { decodeElements($0, map) }.first
@@ -111,16 +112,15 @@ extension Firewall {
         return Array(buffer[0..<length])
     }
 
-    private func elementRequest(_ map: NFTMap, keys: [[NFTValue]], type: UInt32, flags: Int32) -> [UInt8] {
+    /// A GETSETELEM request for the set or map `name`: every element (no keys, a dump) or those
+    /// with `keys` (encoded as a concatenation when `concatenated`).
+    private func elementRequest(_ name: String, keys: [[NFTValue]], concatenated: Bool, type: UInt32, flags: Int32) -> [UInt8] {
         Self.message(type: type, family: table.family, flags: flags) { header in
-            let set = nftnl_set_alloc()!
+            let set = table.setObject(named: name)
             defer { nftnl_set_free(set) }
-            nftnl_set_set_u32(set, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), map.name)
             for key in keys {
                 let element = nftnl_set_elem_alloc()!
-                let bytes = key.encoded(concatenated: map.key.fields.count > 1)
+                let bytes = key.encoded(concatenated: concatenated)
                 _ = bytes.withUnsafeBytes { nftnl_set_elem_set(element, UInt16(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
                 nftnl_set_elem_add(set, element)
             }
@@ -276,14 +276,7 @@ extension Firewall {
     /// The ranges of an interval set: each interval-start element up to the next interval-end
     /// element (the address before it), or to the family's last address without one.
     public func ranges(ofSet name: String, family: IPFamily) throws(FirewallError) -> [NFTAddressRange] {
-        let request = Self.message(type: NFT_MSG_GETSETELEM.rawValue, family: table.family, flags: NLM_F_DUMP) { header in
-            let set = nftnl_set_alloc()!
-            defer { nftnl_set_free(set) }
-            nftnl_set_set_u32(set, UInt16(NFTNL_SET_FAMILY.rawValue), table.family.rawValue)
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_TABLE.rawValue), table.name)
-            nftnl_set_set_str(set, UInt16(NFTNL_SET_NAME.rawValue), name)
-            nftnl_set_nlmsg_build_payload(header, set)
-        }
+        let request = elementRequest(name, keys: [], concatenated: false, type: NFT_MSG_GETSETELEM.rawValue, flags: NLM_F_DUMP)
         var boundaries: [(address: IPAddress, end: Bool)] = []
         for reply in try dumpIgnoringMissingTable(request, operation: "list elements of \(name)") {
             reply.bytes.withUnsafeBytes { raw in

@@ -63,38 +63,39 @@ func (m message) mapEntry(field protowire.Number, key, value string) message {
 }
 
 // fields decodes one level of a message: every value of each field number (bytes or varint).
-func fields(data []byte) (map[protowire.Number][][]byte, map[protowire.Number]uint64, error) {
+// A message that does not parse ends the program.
+func fields(data []byte) (map[protowire.Number][][]byte, map[protowire.Number]uint64) {
 	bytesFields, varints := map[protowire.Number][][]byte{}, map[protowire.Number]uint64{}
 	for len(data) > 0 {
 		number, kind, n := protowire.ConsumeTag(data)
 		if n < 0 {
-			return nil, nil, protowire.ParseError(n)
+			fail(protowire.ParseError(n))
 		}
 		data = data[n:]
 		switch kind {
 		case protowire.BytesType:
 			value, m := protowire.ConsumeBytes(data)
 			if m < 0 {
-				return nil, nil, protowire.ParseError(m)
+				fail(protowire.ParseError(m))
 			}
 			bytesFields[number] = append(bytesFields[number], value)
 			n = m
 		case protowire.VarintType:
 			value, m := protowire.ConsumeVarint(data)
 			if m < 0 {
-				return nil, nil, protowire.ParseError(m)
+				fail(protowire.ParseError(m))
 			}
 			varints[number] = value
 			n = m
 		default:
 			n = protowire.ConsumeFieldValue(number, kind, data)
 			if n < 0 {
-				return nil, nil, protowire.ParseError(n)
+				fail(protowire.ParseError(n))
 			}
 		}
 		data = data[n:]
 	}
-	return bytesFields, varints, nil
+	return bytesFields, varints
 }
 
 func first(values map[protowire.Number][][]byte, field protowire.Number) []byte {
@@ -152,19 +153,10 @@ func main() {
 
 // status prints the NetworkReady condition of Status (what the kubelet marks a node Ready by).
 func (c client) status() {
-	response, _, err := fields(c.call("Status", nil))
-	if err != nil {
-		fail(err)
-	}
-	runtimeStatus, _, err := fields(first(response, 1))
-	if err != nil {
-		fail(err)
-	}
+	response, _ := fields(c.call("Status", nil))
+	runtimeStatus, _ := fields(first(response, 1))
 	for _, raw := range runtimeStatus[1] {
-		condition, flags, err := fields(raw)
-		if err != nil {
-			fail(err)
-		}
+		condition, flags := fields(raw)
 		if string(first(condition, 1)) == "NetworkReady" {
 			printJSON(map[string]interface{}{"ready": flags[2] != 0, "reason": string(first(condition, 3)),
 				"message": string(first(condition, 4))})
@@ -212,34 +204,19 @@ func sandboxConfig(name string, options []string) message {
 
 func (c client) runPod(arguments []string) {
 	name := argument(arguments, 0)
-	response, _, err := fields(c.call("RunPodSandbox", message(nil).sub(1, sandboxConfig(name, arguments[1:]))))
-	if err != nil {
-		fail(err)
-	}
+	response, _ := fields(c.call("RunPodSandbox", message(nil).sub(1, sandboxConfig(name, arguments[1:]))))
 	fmt.Println(string(first(response, 1)))
 }
 
 // inspectPod prints the pod's state, its IP and its network namespace path (from the verbose
 // info containerd adds: the sandbox's runtime spec).
 func (c client) inspectPod(id string) {
-	response, _, err := fields(c.call("PodSandboxStatus", message(nil).str(1, id).varint(2, 1)))
-	if err != nil {
-		fail(err)
-	}
-	status, statusVarints, err := fields(first(response, 1))
-	if err != nil {
-		fail(err)
-	}
-	network, _, err := fields(first(status, 5))
-	if err != nil {
-		fail(err)
-	}
+	response, _ := fields(c.call("PodSandboxStatus", message(nil).str(1, id).varint(2, 1)))
+	status, statusVarints := fields(first(response, 1))
+	network, _ := fields(first(status, 5))
 	netns := ""
 	for _, raw := range response[2] {
-		entry, _, err := fields(raw)
-		if err != nil {
-			fail(err)
-		}
+		entry, _ := fields(raw)
 		if string(first(entry, 1)) != "info" {
 			continue
 		}
@@ -271,23 +248,11 @@ func (c client) runContainer(arguments []string) {
 		config = config.str(3, part)
 	}
 	// The sandbox config is the pod's again, as the kubelet sends it: its name is what matters.
-	podStatus, _, err := fields(c.call("PodSandboxStatus", message(nil).str(1, pod)))
-	if err != nil {
-		fail(err)
-	}
-	status, _, err := fields(first(podStatus, 1))
-	if err != nil {
-		fail(err)
-	}
-	metadata, _, err := fields(first(status, 2))
-	if err != nil {
-		fail(err)
-	}
+	podStatus, _ := fields(c.call("PodSandboxStatus", message(nil).str(1, pod)))
+	status, _ := fields(first(podStatus, 1))
+	metadata, _ := fields(first(status, 2))
 	request := message(nil).str(1, pod).sub(2, config).sub(3, sandboxConfig(string(first(metadata, 1)), nil))
-	response, _, err := fields(c.call("CreateContainer", request))
-	if err != nil {
-		fail(err)
-	}
+	response, _ := fields(c.call("CreateContainer", request))
 	id := string(first(response, 1))
 	c.call("StartContainer", message(nil).str(1, id))
 	fmt.Println(id)
